@@ -1,0 +1,292 @@
+"""Server configuration: GARM's TOML file, read with GARM's section and key names (spec §8.1).
+
+An existing GARM ``config.toml`` starts pygarm as it is. pygarm adds ``backend = "postgresql"`` with
+``[database.postgresql] dsn`` and an optional ``[events]`` section for its own change-log settings.
+Everything is parsed into one typed :class:`Settings` object that the app factory receives explicitly;
+nothing reads the file or the environment later.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import secrets
+import string
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_PORT = 9997
+DEFAULT_JWT_TTL = "8760h"
+MIN_JWT_TTL_SECONDS = 24 * 3600
+"""GARM raises any shorter ``time_to_live`` to 24 h (spec §6.1)."""
+PASSPHRASE_LENGTH = 32
+"""GARM demands exactly 32 characters: the passphrase is an AES-256 key in its legacy seal format."""
+
+
+class ConfigError(ValueError):
+    """An invalid configuration: the message names the key and the rule, on one line."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class DefaultSection(_Section):
+    callback_url: str = ""
+    metadata_url: str = ""
+    webhook_url: str = ""
+    enable_webhook_management: bool = False
+    log_file: str = ""
+    enable_log_streamer: bool = False
+    debug_server: bool = False
+
+
+class LoggingSection(_Section):
+    log_file: str = ""
+    enable_log_streamer: bool | None = None
+    log_level: Literal["debug", "info", "warn", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
+    log_source: bool = False
+
+
+class TLSSection(_Section):
+    certificate: str = ""
+    key: str = ""
+
+
+class APIServerSection(_Section):
+    bind: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    use_tls: bool = False
+    cors_origins: list[str] = Field(default_factory=list)
+    tls: TLSSection = Field(default_factory=TLSSection)
+
+    @field_validator("bind")
+    @classmethod
+    def _bind_is_ip(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError as exc:
+            raise ValueError("must be an IP address literal") from exc
+        return value
+
+    @field_validator("port")
+    @classmethod
+    def _port_range(cls, value: int) -> int:
+        if not 1 <= value <= 65535:
+            raise ValueError("must be between 1 and 65535")
+        return value
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> APIServerSection:
+        if self.use_tls and not (self.tls.certificate and self.tls.key):
+            raise ValueError("use_tls needs [apiserver.tls] certificate and key")
+        return self
+
+
+class JWTAuthSection(_Section):
+    secret: str
+    time_to_live: str = DEFAULT_JWT_TTL
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_not_empty(cls, value: str) -> str:
+        if not value:
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("time_to_live")
+    @classmethod
+    def _ttl_parses(cls, value: str) -> str:
+        parse_go_duration(value)
+        return value
+
+    @property
+    def ttl_seconds(self) -> int:
+        return max(MIN_JWT_TTL_SECONDS, int(parse_go_duration(self.time_to_live)))
+
+
+class SQLiteSection(_Section):
+    db_file: str = ""
+
+
+class PostgreSQLSection(_Section):
+    dsn: str = ""
+
+
+class DatabaseSection(_Section):
+    backend: Literal["sqlite3", "postgresql"] = "sqlite3"
+    passphrase: str
+    debug: bool = False
+    sqlite3: SQLiteSection = Field(default_factory=SQLiteSection)
+    postgresql: PostgreSQLSection = Field(default_factory=PostgreSQLSection)
+
+    @field_validator("passphrase")
+    @classmethod
+    def _passphrase_length(cls, value: str) -> str:
+        if len(value) != PASSPHRASE_LENGTH:
+            raise ValueError(f"must be exactly {PASSPHRASE_LENGTH} characters")
+        return value
+
+    @model_validator(mode="after")
+    def _backend_settings(self) -> DatabaseSection:
+        if self.backend == "sqlite3":
+            if not self.sqlite3.db_file:
+                raise ValueError("[database.sqlite3] db_file is required for the sqlite3 backend")
+            if not Path(self.sqlite3.db_file).is_absolute():
+                raise ValueError("[database.sqlite3] db_file must be an absolute path")
+        elif not self.postgresql.dsn:
+            raise ValueError("[database.postgresql] dsn is required for the postgresql backend")
+        return self
+
+    @property
+    def url(self) -> str:
+        """The SQLAlchemy URL (stdlib sqlite3, or psycopg 3 for PostgreSQL)."""
+        if self.backend == "sqlite3":
+            return f"sqlite:///{self.sqlite3.db_file}"
+        dsn = self.postgresql.dsn
+        return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql+psycopg://", dsn)
+
+
+class ExternalProviderSection(_Section):
+    config_file: str = ""
+    provider_dir: str = ""
+    provider_executable: str = ""
+    environment_variables: list[str] = Field(default_factory=list)
+
+
+class ProviderSection(_Section):
+    name: str
+    provider_type: Literal["external"]
+    description: str = ""
+    disable_jit_config: bool = False
+    external: ExternalProviderSection = Field(default_factory=ExternalProviderSection)
+
+
+class EventsSection(_Section):
+    """pygarm's own change-log and websocket settings (not in GARM)."""
+
+    retention: str = "168h"
+    """How long change-log rows are kept (Go duration)."""
+    queue_limit: int = Field(default=1024, ge=16)
+    """Events buffered per subscriber before it is closed as too slow."""
+    ping_interval: str = "54s"
+    """Server ping period (GARM: pongWait*9/10)."""
+    ping_timeout: str = "60s"
+    """Close a connection this long after an unanswered ping (GARM: pongWait)."""
+
+    @field_validator("retention", "ping_interval", "ping_timeout")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_go_duration(value)
+        return value
+
+
+class Settings(_Section):
+    default: DefaultSection = Field(default_factory=DefaultSection)
+    logging: LoggingSection = Field(default_factory=LoggingSection)
+    apiserver: APIServerSection = Field(default_factory=APIServerSection)
+    jwt_auth: JWTAuthSection
+    database: DatabaseSection
+    provider: list[ProviderSection] = Field(default_factory=list)
+    events: EventsSection = Field(default_factory=EventsSection)
+
+    @property
+    def log_streamer_enabled(self) -> bool:
+        if self.logging.enable_log_streamer is not None:
+            return self.logging.enable_log_streamer
+        return self.default.enable_log_streamer
+
+
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+
+
+def parse_go_duration(text: str) -> float:
+    """Parse a Go ``time.Duration`` string (``"24h"``, ``"1h30m"``, ``"54s"``) into seconds."""
+    body = text.strip()
+    sign = -1.0 if body.startswith("-") else 1.0
+    body = body.lstrip("+-")
+    if body == "0":
+        return 0.0
+    position, total = 0, 0.0
+    for match in _DURATION_PART.finditer(body):
+        if match.start() != position:
+            break
+        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        position = match.end()
+    if not body or position != len(body):
+        raise ValueError(f"invalid duration {text!r} (use Go syntax such as 24h, 1h30m, 54s)")
+    return sign * total
+
+
+def parse_settings(data: dict[str, Any]) -> Settings:
+    """Validate parsed TOML, turning the first problem into one line that names the key and the rule."""
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"]) or "config"
+        raise ConfigError(f"invalid config: {key}: {error['msg']}") from None
+
+
+def load_settings(path: Path) -> Settings:
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    return parse_settings(data)
+
+
+@dataclass(frozen=True)
+class DefaultConfig:
+    path: Path
+    created: bool
+
+
+def _random_secret(length: int) -> str:
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def ensure_default_config(data_dir: Path) -> DefaultConfig:
+    """Create (once) a config for a local server: random secrets, SQLite in ``data_dir``, 127.0.0.1:9997."""
+    path = data_dir / "config.toml"
+    if path.exists():
+        return DefaultConfig(path=path, created=False)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    text = f"""# Created by `pygarm serve`; GARM's config format (https://github.com/cloudbase/garm).
+[default]
+# Set these to URLs your runners can reach, or run `pygarm init`.
+callback_url = ""
+metadata_url = ""
+webhook_url = ""
+
+[logging]
+enable_log_streamer = true
+log_level = "info"
+
+[apiserver]
+bind = "127.0.0.1"
+port = {DEFAULT_PORT}
+use_tls = false
+
+[jwt_auth]
+secret = "{_random_secret(64)}"
+time_to_live = "{DEFAULT_JWT_TTL}"
+
+[database]
+backend = "sqlite3"
+passphrase = "{_random_secret(PASSPHRASE_LENGTH)}"
+  [database.sqlite3]
+  db_file = "{(data_dir / "garm.db").resolve()}"
+"""
+    path.write_text(text)
+    path.chmod(0o600)
+    return DefaultConfig(path=path, created=True)

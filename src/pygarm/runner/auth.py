@@ -1,0 +1,182 @@
+"""Users and tokens: first-run, login, JWT issue and verification (spec §6.1–§6.4).
+
+Passwords are bcrypt-hashed; hashing and checking run in a worker thread because bcrypt deliberately
+takes tens of milliseconds, which would stall every websocket on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import string
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import bcrypt
+import jwt
+
+from pygarm.errors import BadRequestError, ConflictError, NotFoundError, UnauthorizedError
+from pygarm.params.models import User
+from pygarm.store.users import UserCredentials, UserStore
+
+JWT_ISSUER = "garm"
+TOKEN_ID_LENGTH = 16
+"""GARM's ``token_id`` is 16 random alphanumerics."""
+ACCEPTED_ALGORITHMS = ["HS256", "HS384", "HS512"]
+"""GARM accepts any HMAC algorithm on verification; it signs with HS256."""
+MAX_USERNAME_LENGTH = 64
+MIN_PASSWORD_SCORE = 4
+"""GARM demands a zxcvbn score of 4 ("very unguessable")."""
+BCRYPT_ROUNDS = 10
+"""Go's bcrypt.DefaultCost, which GARM uses."""
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class AuthContext:
+    """Who is calling, as established from a valid token."""
+
+    user_id: str
+    is_admin: bool
+    full_name: str
+    generation: int
+    expires_at: float | None
+
+
+class TokenService:
+    """Issues and decodes GARM-compatible JWTs (HS256, claims of spec §6.1)."""
+
+    def __init__(self, secret: str, ttl_seconds: int) -> None:
+        self._secret = secret.encode()
+        self.ttl_seconds = ttl_seconds
+
+    def _token_id(self) -> str:
+        alphabet = string.ascii_letters + string.digits
+        return "".join(secrets.choice(alphabet) for _ in range(TOKEN_ID_LENGTH))
+
+    def issue_user_token(self, user: User, generation: int) -> str:
+        claims = {
+            "user": user.id,
+            "token_id": self._token_id(),
+            "full_name": user.full_name,
+            "is_admin": user.is_admin,
+            "read_metrics": False,
+            "generation": generation,
+            "iss": JWT_ISSUER,
+            "exp": int(time.time()) + self.ttl_seconds,
+        }
+        return jwt.encode(claims, self._secret, algorithm="HS256")
+
+    def issue_metrics_token(self) -> str:
+        claims = {
+            "user": "",
+            "token_id": self._token_id(),
+            "full_name": "",
+            "is_admin": False,
+            "read_metrics": True,
+            "generation": 0,
+            "iss": JWT_ISSUER,
+            "exp": int(time.time()) + self.ttl_seconds,
+        }
+        return jwt.encode(claims, self._secret, algorithm="HS256")
+
+    def decode(self, token: str) -> dict[str, Any]:
+        """Verify signature and, when present, ``exp``/``nbf`` (no leeway), as jwt v5 does in GARM."""
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self._secret,
+                algorithms=ACCEPTED_ALGORITHMS,
+                options={"require": [], "verify_aud": False, "verify_iss": False},
+            )
+        except jwt.PyJWTError as exc:
+            raise UnauthorizedError("invalid token") from exc
+        return claims
+
+
+def hash_password_sync(password: str) -> str:
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=BCRYPT_ROUNDS)).decode()
+
+
+def check_password_sync(password: str, password_hash: str) -> bool:
+    try:
+        return bcrypt.checkpw(password.encode(), password_hash.encode())
+    except ValueError:
+        return False
+
+
+def password_is_strong(password: str) -> bool:
+    """zxcvbn score 4, as GARM requires (checked on the first 72 bytes bcrypt actually uses)."""
+    from zxcvbn import zxcvbn  # imported lazily: building its dictionaries takes ~100 ms
+
+    return int(zxcvbn(password[:72])["score"]) >= MIN_PASSWORD_SCORE
+
+
+def validate_new_user(username: str, email: str, password: str) -> None:
+    """GARM's first-run checks, in GARM's order and with its messages (spec §6.4)."""
+    if not username or not email:
+        raise BadRequestError("missing username or email")
+    if not _EMAIL.match(email):
+        raise BadRequestError("invalid email address")
+    if len(username) > MAX_USERNAME_LENGTH or not username.isalnum() or not username.isascii():
+        raise BadRequestError("invalid username")
+    if not password_is_strong(password):
+        raise BadRequestError("password is too weak")
+
+
+class Authenticator:
+    """The login, first-run and per-request token checks, over the user store."""
+
+    def __init__(self, store: UserStore, tokens: TokenService) -> None:
+        self.store = store
+        self.tokens = tokens
+
+    async def first_run(self, *, username: str, email: str, full_name: str, password: str) -> User:
+        if await self.store.has_admin_user():
+            raise ConflictError("already initialized")
+        validate_new_user(username, email, password)
+        password_hash = await asyncio.to_thread(hash_password_sync, password)
+        return await self.store.create_admin_user(
+            username=username, email=email, full_name=full_name, password_hash=password_hash
+        )
+
+    async def login(self, username: str, password: str) -> str:
+        """Every failure is the same 401, so a caller cannot probe which names exist."""
+        if not username or not password:
+            raise UnauthorizedError()
+        found = await self.store.find_user_for_login(username)
+        if found is None or not found.user.enabled:
+            raise UnauthorizedError()
+        if not await asyncio.to_thread(check_password_sync, password, found.password_hash):
+            raise UnauthorizedError()
+        return self.tokens.issue_user_token(found.user, found.generation)
+
+    async def authenticate(self, token: str) -> AuthContext:
+        """Token valid, user exists and is enabled, and its password generation still matches."""
+        claims = self.tokens.decode(token)
+        user_id = claims.get("user")
+        if not isinstance(user_id, str) or not user_id:
+            raise UnauthorizedError()
+        try:
+            found: UserCredentials = await self.store.get_user_credentials(user_id)
+        except NotFoundError as exc:
+            raise UnauthorizedError() from exc
+        if not found.user.enabled or claims.get("generation") != found.generation:
+            raise UnauthorizedError()
+        exp = claims.get("exp")
+        return AuthContext(
+            user_id=found.user.id,
+            is_admin=found.user.is_admin,
+            full_name=found.user.full_name,
+            generation=found.generation,
+            expires_at=float(exp) if isinstance(exp, (int, float)) else None,
+        )
+
+    async def change_password(self, user_id: str, new_password: str) -> User:
+        if not password_is_strong(new_password):
+            raise BadRequestError("password is too weak")
+        password_hash = await asyncio.to_thread(hash_password_sync, new_password)
+        return await self.store.update_user(user_id, password_hash=password_hash)

@@ -1,0 +1,9 @@
+"""Placeholder: the InstanceStore part of the store is being written (see issue 2)."""
+
+from __future__ import annotations
+
+from pygarm.store.base import StoreBase
+
+
+class InstanceStore(StoreBase):
+    pass

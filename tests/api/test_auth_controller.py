@@ -1,0 +1,137 @@
+"""First-run, login and controller routes against spec §4.11, §5.2, §6."""
+
+from __future__ import annotations
+
+import httpx
+import jwt
+
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ADMIN_USERNAME, CONTROLLER_URLS, TEST_JWT_SECRET
+
+
+async def test_first_run_returns_user_in_go_key_order(client: httpx.AsyncClient) -> None:
+    """§4.12: User keys and order; no password or generation in the body."""
+    response = await client.post(
+        "/api/v1/first-run",
+        json={"username": ADMIN_USERNAME, "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "full_name": "Admin"},
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.content.endswith(b"}\n")
+    body = response.json()
+    assert list(body) == ["id", "created_at", "updated_at", "email", "username", "full_name", "enabled", "is_admin"]
+    assert body["username"] == ADMIN_USERNAME and body["enabled"] is True and body["is_admin"] is True
+    assert ADMIN_PASSWORD not in response.text and "$2b$" not in response.text
+
+
+async def test_first_run_twice_is_conflict(client: httpx.AsyncClient, admin_token: str) -> None:
+    """§6.4: a second first-run answers 409 already initialized."""
+    response = await client.post("/api/v1/first-run", json={"username": "other", "email": "o@x.io", "password": "x"})
+    assert response.status_code == 409
+    assert response.json() == {"error": "Conflict", "details": "already initialized"}
+
+
+async def test_first_run_validation(client: httpx.AsyncClient) -> None:
+    """§6.4: each rule answers 400 with GARM's text."""
+    cases = [
+        ({"username": "", "email": "a@b.c", "password": ADMIN_PASSWORD}, "missing username or email"),
+        ({"username": "a", "email": "nope", "password": ADMIN_PASSWORD}, "invalid email address"),
+        ({"username": "a-b", "email": "a@b.c", "password": ADMIN_PASSWORD}, "invalid username"),
+        ({"username": "abc", "email": "a@b.c", "password": "password1"}, "password is too weak"),
+    ]
+    for body, details in cases:
+        response = await client.post("/api/v1/first-run", json=body)
+        assert response.status_code == 400, body
+        assert response.json() == {"error": "Bad Request", "details": details}
+    response = await client.post("/api/v1/first-run", content=b"{not json")
+    assert response.status_code == 400
+    assert response.json() == {"error": "Bad Request", "details": "invalid request"}
+
+
+async def test_login_claims(client: httpx.AsyncClient, admin_token: str) -> None:
+    """§6.1: HS256 with GARM's claims and nothing else."""
+    claims = jwt.decode(admin_token, TEST_JWT_SECRET.encode(), algorithms=["HS256"])
+    assert set(claims) == {"user", "token_id", "full_name", "is_admin", "read_metrics", "generation", "iss", "exp"}
+    assert claims["iss"] == "garm" and claims["is_admin"] is True and claims["read_metrics"] is False
+    assert len(claims["token_id"]) == 16 and claims["token_id"].isalnum()
+    assert jwt.get_unverified_header(admin_token)["alg"] == "HS256"
+
+
+async def test_login_by_email_and_failures(client: httpx.AsyncClient, admin_token: str) -> None:
+    """§6.3: e-mail works as the login name; every failure is the same 401."""
+    response = await client.post("/api/v1/auth/login", json={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+    assert response.status_code == 200 and list(response.json()) == ["token"]
+    for body in ({"username": ADMIN_USERNAME, "password": "wrong"}, {"username": "", "password": ""},
+                 {"username": "ghost", "password": ADMIN_PASSWORD}):
+        response = await client.post("/api/v1/auth/login", json=body)
+        assert response.status_code == 401
+        assert response.json() == {"error": "Not Authorized", "details": ""}
+    response = await client.post("/api/v1/auth/login", content=b"[")
+    assert response.status_code == 400
+    assert response.json() == {"error": "Bad Request", "details": "invalid request"}
+
+
+async def test_urls_required_before_auth(client: httpx.AsyncClient) -> None:
+    """§6.5: until the URLs are set, apiRouter routes answer 409 even without a token."""
+    await client.post(
+        "/api/v1/first-run",
+        json={"username": ADMIN_USERNAME, "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD},
+    )
+    response = await client.get("/api/v1/repositories")
+    assert response.status_code == 409
+    assert response.json() == {
+        "error": "urls_required",
+        "details": "Missing required URLs. Make sure you update the metadata, callback and webhook URLs",
+    }
+
+
+async def test_missing_or_bad_token(admin_client: httpx.AsyncClient, client: httpx.AsyncClient) -> None:
+    """§6.1: no header, a malformed header or a bad signature → 401 Authentication failed."""
+    for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": "Bearer a.b.c"},
+                    {"Authorization": "Bearer " + jwt.encode({"user": "x"}, "other", algorithm="HS256")}):
+        response = await client.get("/api/v1/controller", headers=headers)
+        assert response.status_code == 401
+        assert response.json() == {"error": "Authentication failed", "details": ""}
+
+
+async def test_controller_get_and_update(admin_client: httpx.AsyncClient) -> None:
+    """§4.11: key order, controller_webhook_url, hostname only on GET (§11)."""
+    response = await admin_client.get("/api/v1/controller")
+    assert response.status_code == 200
+    info = response.json()
+    assert list(info) == [
+        "controller_id", "hostname", "metadata_url", "callback_url", "webhook_url",
+        "controller_webhook_url", "minimum_job_age_backoff", "version",
+    ]
+    assert info["hostname"] != ""
+    assert info["webhook_url"] == CONTROLLER_URLS["webhook_url"]
+    assert info["controller_webhook_url"] == CONTROLLER_URLS["webhook_url"] + "/" + info["controller_id"]
+    assert info["minimum_job_age_backoff"] == 30
+    response = await admin_client.put("/api/v1/controller", json={"minimum_job_age_backoff": 45})
+    assert response.status_code == 200
+    assert response.json()["hostname"] == "" and response.json()["minimum_job_age_backoff"] == 45
+    assert response.json()["metadata_url"] == CONTROLLER_URLS["metadata_url"]
+    response = await admin_client.put("/api/v1/controller", json={"callback_url": "no-scheme"})
+    assert response.status_code == 400
+    assert response.json() == {"error": "Bad Request", "details": "invalid callback_url"}
+    response = await admin_client.get("/api/v1/controller-info/")
+    assert response.status_code == 200 and response.json()["minimum_job_age_backoff"] == 45
+
+
+async def test_unknown_routes(admin_client: httpx.AsyncClient, client: httpx.AsyncClient) -> None:
+    """§5.4: unknown /api/v1 path → 404 JSON after auth; outside → Go's plain 404."""
+    response = await admin_client.get("/api/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.json() == {"error": "Not found", "details": "Resource not found"}
+    response = await client.get("/api/v1/nothing-here")
+    assert response.status_code == 401
+    response = await client.get("/elsewhere")
+    assert response.status_code == 404 and response.text == "404 page not found\n"
+
+
+async def test_metrics_token_and_providers(admin_client: httpx.AsyncClient) -> None:
+    """§6.2 claims of the metrics token; §5.2 providers is [] when none are configured."""
+    response = await admin_client.get("/api/v1/metrics-token")
+    claims = jwt.decode(response.json()["token"], TEST_JWT_SECRET.encode(), algorithms=["HS256"])
+    assert claims["read_metrics"] is True and claims["is_admin"] is False and claims["user"] == ""
+    response = await admin_client.get("/api/v1/providers")
+    assert response.status_code == 200 and response.content == b"[]\n"

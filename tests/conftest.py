@@ -1,0 +1,151 @@
+"""Shared fixtures: a real database per test (SQLite file and PostgreSQL schema), the real app with its
+lifespan, and an admin-authenticated client.
+
+Every test that asks for ``app``/``client``/``admin_client`` runs once per backend. PostgreSQL tests use
+``PYGARM_TEST_POSTGRES_DSN`` (default: the local server) and skip with a reason when it is unreachable;
+with ``PYGARM_REQUIRE_POSTGRES=1`` (set by ``.ci/run``) an unreachable server fails them instead.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from fastapi import FastAPI
+
+from pygarm.api.app import create_app
+from pygarm.config import Settings, parse_settings
+
+POSTGRES_DSN = os.environ.get("PYGARM_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+REQUIRE_POSTGRES = os.environ.get("PYGARM_REQUIRE_POSTGRES") == "1"
+BACKENDS = ["sqlite", "postgresql"]
+
+ADMIN_USERNAME = "admin"
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "Vq7#mZ2!pLx9@rT4-garm-admin"
+TEST_PASSPHRASE = "Tn8xQ2wZ7kLp4Rv9Bc6Hj3Md5Fs1Gy0K"
+TEST_JWT_SECRET = "pygarm-test-jwt-secret-" + "x" * 16
+CONTROLLER_URLS = {
+    "metadata_url": "http://127.0.0.1:9997/api/v1/metadata",
+    "callback_url": "http://127.0.0.1:9997/api/v1/callbacks",
+    "webhook_url": "http://127.0.0.1:9997/webhooks",
+}
+
+
+def _postgres_reachable() -> str | None:
+    try:
+        with psycopg.connect(POSTGRES_DSN, connect_timeout=3):
+            return None
+    except psycopg.Error as exc:
+        return f"PostgreSQL at {POSTGRES_DSN} is not reachable: {exc}".splitlines()[0]
+
+
+@pytest.fixture(scope="session")
+def postgres_unreachable_reason() -> str | None:
+    return _postgres_reachable()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_section(
+    backend: str, tmp_path: Path, postgres_unreachable_reason: str | None
+) -> Iterator[dict[str, Any]]:
+    """A fresh, empty database for one test: a SQLite file, or a PostgreSQL schema dropped afterwards."""
+    if backend == "sqlite":
+        yield {"backend": "sqlite3", "passphrase": TEST_PASSPHRASE, "sqlite3": {"db_file": str(tmp_path / "garm.db")}}
+        return
+    if postgres_unreachable_reason is not None:
+        if REQUIRE_POSTGRES:
+            pytest.fail(postgres_unreachable_reason)
+        pytest.skip(postgres_unreachable_reason)
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in POSTGRES_DSN else "?"
+    dsn = f"{POSTGRES_DSN}{separator}options=-csearch_path%3D{schema}"
+    try:
+        yield {"backend": "postgresql", "passphrase": TEST_PASSPHRASE, "postgresql": {"dsn": dsn}}
+    finally:
+        with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def make_settings(database: dict[str, Any], **sections: Any) -> Settings:
+    data: dict[str, Any] = {
+        "apiserver": {"bind": "127.0.0.1", "port": 9997},
+        "jwt_auth": {"secret": TEST_JWT_SECRET, "time_to_live": "24h"},
+        "database": database,
+    }
+    data.update(sections)
+    return parse_settings(data)
+
+
+@pytest.fixture
+def settings(database_section: dict[str, Any]) -> Settings:
+    return make_settings(database_section)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """The real app with its lifespan running (database migrated, controller initialized)."""
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An unauthenticated client talking to the app in-process."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:9997") as http:
+        yield http
+
+
+async def initialize(http: httpx.AsyncClient, *, set_urls: bool = True) -> str:
+    """What ``garm-cli init`` does: first-run, login, then the controller URLs. Returns the token."""
+    response = await http.post(
+        "/api/v1/first-run",
+        json={"username": ADMIN_USERNAME, "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "full_name": "Admin"},
+    )
+    assert response.status_code == 200, response.text
+    response = await http.post("/api/v1/auth/login", json={"username": ADMIN_USERNAME, "password": ADMIN_PASSWORD})
+    assert response.status_code == 200, response.text
+    token = str(response.json()["token"])
+    if set_urls:
+        response = await http.put(
+            "/api/v1/controller", json=CONTROLLER_URLS, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code == 200, response.text
+    return token
+
+
+@pytest.fixture
+async def admin_token(client: httpx.AsyncClient) -> str:
+    return await initialize(client)
+
+
+@pytest.fixture
+async def admin_client(app: FastAPI, admin_token: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client authenticated as the initialized admin, with the controller URLs set."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://127.0.0.1:9997",
+        headers={"Authorization": f"Bearer {admin_token}"},
+    ) as http:
+        yield http
+
+
+def random_secret() -> str:
+    return secrets.token_hex(16)

@@ -149,3 +149,24 @@ async def admin_client(app: FastAPI, admin_token: str) -> AsyncIterator[httpx.As
 
 def random_secret() -> str:
     return secrets.token_hex(16)
+
+
+@pytest.fixture
+def live_server(settings: Settings) -> Iterator[Any]:
+    """A real uvicorn server on 127.0.0.1 (see ``tests/live.py``); not initialized."""
+    from tests.live import run_live_server
+
+    with run_live_server(settings) as live:
+        yield live
+
+
+@pytest.fixture
+def live_admin(live_server: Any) -> tuple[Any, str]:
+    """The live server after ``garm-cli init``: returns ``(live_server, admin_token)``."""
+    import asyncio
+
+    async def init() -> str:
+        async with httpx.AsyncClient(base_url=live_server.base_url) as http:
+            return await initialize(http)
+
+    return live_server, asyncio.run(init())

@@ -1,0 +1,160 @@
+"""Fan-out benchmark: REST updates in, websocket events out (issue 3 item 7).
+
+Starts a server in its own process, connects subscribers with ``send-everything``, drives pool updates
+through the REST API, and prints: update→event/s with one subscriber (sequential), frames/s to N
+subscribers (8 updates in flight), publish→receive latency percentiles, lost and out-of-order counts, and
+RSS per idle subscriber. Each update writes a distinct ``image`` value (``img-<n>``), which is how a
+subscriber recognises which update an event belongs to.
+
+    .venv/bin/python -m bench.fanout                 # defaults below, SQLite
+    .venv/bin/python -m bench.fanout --backend postgresql --dsn postgresql://postgres@127.0.0.1/test
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import time
+from dataclasses import dataclass, field
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+
+from bench.server import BenchServer, bench_server
+
+IMAGE_NUMBER = re.compile(rb'"image":"img-(\d+)"')
+SEND_EVERYTHING = '{"send-everything":true}'
+SUBSCRIBE_SETTLE_S = 0.5
+"""Time for the server to apply every subscriber's filter before updates start."""
+DRAIN_TIMEOUT_S = 30.0
+
+
+@dataclass
+class Subscriber:
+    connection: ClientConnection
+    received: list[int] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    out_of_order: int = 0
+
+
+async def subscribe(server: BenchServer, count: int) -> list[Subscriber]:
+    subscribers = []
+    for _ in range(count):
+        connection = await connect(
+            server.ws_url + "/api/v1/ws/events",
+            additional_headers=server.headers,
+            compression=None,
+            max_size=2**20,
+            ping_interval=None,
+        )
+        await connection.send(SEND_EVERYTHING)
+        subscribers.append(Subscriber(connection))
+    await asyncio.sleep(SUBSCRIBE_SETTLE_S)
+    return subscribers
+
+
+async def receive(subscriber: Subscriber, sent_at: dict[int, float], expected: int) -> None:
+    """Record each pool event's number and latency; count numbers that arrive out of order."""
+    last = -1
+    while len(subscriber.received) < expected:
+        frame = await subscriber.connection.recv(decode=False)
+        now = time.perf_counter()
+        match = IMAGE_NUMBER.search(frame)
+        if match is None:
+            continue
+        number = int(match.group(1))
+        subscriber.received.append(number)
+        if number in sent_at:
+            subscriber.latencies.append(now - sent_at[number])
+        if number < last:
+            subscriber.out_of_order += 1
+        last = max(last, number)
+
+
+async def drive_updates(server: BenchServer, first: int, count: int, in_flight: int, sent_at: dict[int, float]) -> int:
+    """PUT /pools/{id} ``count`` times, ``in_flight`` at once; returns how many failed."""
+    numbers = iter(range(first, first + count))
+    failures = 0
+    limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
+    async with httpx.AsyncClient(base_url=server.base_url, headers=server.headers, limits=limits, timeout=30) as http:
+
+        async def worker() -> None:
+            nonlocal failures
+            for number in numbers:
+                sent_at[number] = time.perf_counter()
+                response = await http.put(f"/api/v1/pools/{server.pool_id}", json={"image": f"img-{number}"})
+                if response.status_code != 200:
+                    failures += 1
+
+        await asyncio.gather(*(worker() for _ in range(in_flight)))
+    return failures
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def run_phase(server: BenchServer, name: str, subscribers: int, updates: int, in_flight: int, first: int) -> None:
+    subs = await subscribe(server, subscribers)
+    sent_at: dict[int, float] = {}
+    receivers = [asyncio.create_task(receive(sub, sent_at, updates)) for sub in subs]
+    started = time.perf_counter()
+    failures = await drive_updates(server, first, updates, in_flight, sent_at)
+    try:
+        await asyncio.wait_for(asyncio.gather(*receivers), DRAIN_TIMEOUT_S)
+    except TimeoutError:
+        for task in receivers:
+            task.cancel()
+    elapsed = time.perf_counter() - started
+    frames = sum(len(sub.received) for sub in subs)
+    expected = set(range(first, first + updates))
+    lost = sum(len(expected - set(sub.received)) for sub in subs)
+    orders = {tuple(sub.received) for sub in subs}
+    latencies = [value for sub in subs for value in sub.latencies]
+    print(f"\n== {name}: {subscribers} subscriber(s), {updates} updates, {in_flight} in flight")
+    print(f"   updates/s (REST → every event delivered): {updates / elapsed:,.0f}")
+    print(f"   frames/s delivered:                        {frames / elapsed:,.0f}")
+    print(
+        "   publish→receive latency ms: p50 {:.2f}  p99 {:.2f}  max {:.2f}".format(
+            percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000, max(latencies or [0]) * 1000
+        )
+    )
+    print(f"   failed updates: {failures}   lost events: {lost}   "
+          f"out-of-order: {sum(sub.out_of_order for sub in subs)}   distinct orders across subscribers: {len(orders)}")
+    for sub in subs:
+        await sub.connection.close()
+
+
+async def measure_idle_memory(server: BenchServer, count: int) -> None:
+    before = server.rss_bytes()
+    subs = await subscribe(server, count)
+    await asyncio.sleep(1.0)
+    after = server.rss_bytes()
+    print(f"\n== idle subscribers: {count}")
+    print(f"   server RSS before {before / 2**20:.1f} MiB, after {after / 2**20:.1f} MiB, "
+          f"per subscriber {(after - before) / count / 1024:.1f} KiB")
+    for sub in subs:
+        await sub.connection.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--dsn", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--updates", type=int, default=3000)
+    parser.add_argument("--subscribers", type=int, default=50)
+    parser.add_argument("--idle", type=int, default=1000)
+    args = parser.parse_args()
+    with bench_server(args.backend, args.dsn) as server:
+        await run_phase(server, "sequential", 1, args.updates, 1, first=1)
+        await run_phase(server, "sequential, fan-out", args.subscribers, args.updates, 1, first=10**6)
+        await run_phase(server, "8 in flight, fan-out", args.subscribers, args.updates, 8, first=2 * 10**6)
+        await measure_idle_memory(server, args.idle)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

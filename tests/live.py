@@ -1,0 +1,76 @@
+"""A real server on 127.0.0.1 for tests that need sockets (websockets, the CLI, the client library).
+
+It runs uvicorn exactly as ``pygarm serve`` does (``pygarm.server.uvicorn_config``), in a thread with
+its own event loop, on a free port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import uvicorn
+from fastapi import FastAPI
+
+from pygarm.config import Settings
+from pygarm.server import uvicorn_config
+
+STARTUP_TIMEOUT_S = 20.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    ws_url: str
+    port: int
+    app: FastAPI
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+@contextmanager
+def run_live_server(settings: Settings, port: int | None = None) -> Iterator[LiveServer]:
+    """Start the app on 127.0.0.1 and stop it on exit."""
+    port = port or free_port()
+    config = uvicorn_config(settings, host="127.0.0.1", port=port)
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+
+    def run() -> None:
+        asyncio.run(server.serve())
+
+    thread = threading.Thread(target=run, name=f"pygarm-live-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("live server did not start")
+        time.sleep(0.02)
+    assert isinstance(config.app, FastAPI)
+    live = LiveServer(
+        base_url=f"http://127.0.0.1:{port}",
+        ws_url=f"ws://127.0.0.1:{port}",
+        port=port,
+        app=config.app,
+        server=server,
+        thread=thread,
+    )
+    try:
+        yield live
+    finally:
+        live.stop()

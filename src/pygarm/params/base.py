@@ -70,6 +70,7 @@ class GoRequest(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore", strict=True)
 
     _aliases_by_folded_key: ClassVar[dict[str, str]] = {}
+    _pointer_aliases: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -77,6 +78,10 @@ class GoRequest(BaseModel):
         cls._aliases_by_folded_key = {
             (field.alias or name).casefold(): field.alias or name for name, field in cls.model_fields.items()
         }
+        # Fields defaulting to None stand for Go pointers, slices or maps: there `null` is a value.
+        cls._pointer_aliases = frozenset(
+            field.alias or name for name, field in cls.model_fields.items() if field.default is None
+        )
 
     @model_validator(mode="before")
     @classmethod
@@ -86,8 +91,11 @@ class GoRequest(BaseModel):
         matched: dict[str, Any] = {}
         for key, value in data.items():
             alias = cls._aliases_by_folded_key.get(str(key).casefold())
-            if alias is not None:
-                matched[alias] = value  # later keys win, as in Go's decoder
+            if alias is None:
+                continue
+            if value is None and alias not in cls._pointer_aliases:
+                continue  # Go leaves a plain field untouched when the JSON value is null
+            matched[alias] = value  # later keys win, as in Go's decoder
         return matched
 
     def is_set(self, field_name: str) -> bool:

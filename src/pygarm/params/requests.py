@@ -34,11 +34,17 @@ class PasswordLoginParams(GoRequest):
 
 
 class UpdateUserParams(GoRequest):
-    """``PUT /users/{id}`` (pygarm extension): absent fields stay as they are."""
+    """``PUT /users/{id}`` (pygarm extension): absent or null fields stay as they are."""
 
     full_name: str | None = None
     password: str | None = None
     enabled: bool | None = None
+
+
+class UserPasswordParams(GoRequest):
+    """``PUT /users/{id}/password`` (pygarm extension): the new password, checked like first-run's."""
+
+    password: str = ""
 
 
 class UpdateControllerParams(GoRequest):

@@ -112,6 +112,8 @@ def password_is_strong(password: str) -> bool:
     """zxcvbn score 4, as GARM requires (checked on the first 72 bytes bcrypt actually uses)."""
     from zxcvbn import zxcvbn  # imported lazily: building its dictionaries takes ~100 ms
 
+    if not password:
+        return False  # zxcvbn cannot score an empty string
     return int(zxcvbn(password[:72])["score"]) >= MIN_PASSWORD_SCORE
 
 

@@ -10,17 +10,20 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
 
 from pygarm.config import Settings
-from pygarm.server import uvicorn_config
+from pygarm.server import GarmServer, uvicorn_config
 
 STARTUP_TIMEOUT_S = 20.0
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -37,6 +40,11 @@ class LiveServer:
     app: FastAPI
     server: uvicorn.Server
     thread: threading.Thread
+    loop: asyncio.AbstractEventLoop
+
+    def call(self, coroutine: Coroutine[Any, Any, T]) -> Future[T]:
+        """Run a coroutine on the server's own event loop (where its store and hub live)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
 
     def stop(self) -> None:
         self.server.should_exit = True
@@ -48,11 +56,17 @@ def run_live_server(settings: Settings, port: int | None = None) -> Iterator[Liv
     """Start the app on 127.0.0.1 and stop it on exit."""
     port = port or free_port()
     config = uvicorn_config(settings, host="127.0.0.1", port=port)
-    server = uvicorn.Server(config)
+    server = GarmServer(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
 
+    loop = asyncio.new_event_loop()
+
     def run() -> None:
-        asyncio.run(server.serve())
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(server.serve())
+        finally:
+            loop.close()
 
     thread = threading.Thread(target=run, name=f"pygarm-live-{port}", daemon=True)
     thread.start()
@@ -69,6 +83,7 @@ def run_live_server(settings: Settings, port: int | None = None) -> Iterator[Liv
         app=config.app,
         server=server,
         thread=thread,
+        loop=loop,
     )
     try:
         yield live

@@ -8,10 +8,13 @@ itself (GARM's 54 s period and 60 s pong wait by default), so there is no second
 from __future__ import annotations
 
 import logging
+import socket
+from typing import Any
 
 import uvicorn
 
 from pygarm.api.app import create_app
+from pygarm.api.ws_events import close_websockets
 from pygarm.config import Settings, parse_go_duration
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,15 @@ def uvicorn_config(settings: Settings, *, host: str | None = None, port: int | N
     )
 
 
+class GarmServer(uvicorn.Server):
+    """uvicorn, but open websockets get GARM's close 1000 on shutdown instead of uvicorn's 1012."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        app: Any = self.config.app
+        await close_websockets(app)
+        await super().shutdown(sockets)
+
+
 def serve(settings: Settings) -> None:
     """Run until interrupted (Ctrl-C or SIGTERM)."""
-    uvicorn.Server(uvicorn_config(settings)).run()
+    GarmServer(uvicorn_config(settings)).run()

@@ -94,7 +94,9 @@ class ControllerStore(StoreBase):
         def apply(tx: WriteTx) -> ControllerInfo:
             read_controller(tx.conn)
             tx.conn.execute(
-                update(controller).where(controller.c.id == CONTROLLER_ROW_ID).values(updated_at=tx.now, **values)
+                update(controller)
+                .where(controller.c.id == CONTROLLER_ROW_ID)
+                .values(updated_at=tx.now, **values)
             )
             info = read_controller(tx.conn)
             tx.emit(EntityType.CONTROLLER, Operation.UPDATE, info)

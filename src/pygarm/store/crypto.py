@@ -35,7 +35,9 @@ class Sealer:
         self._passphrase = passphrase.encode()
 
     def _key(self, salt: bytes) -> bytes:
-        return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b"pygarm-seal").derive(self._passphrase)
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b"pygarm-seal").derive(
+            self._passphrase
+        )
 
     def seal(self, plaintext: bytes) -> bytes:
         salt = os.urandom(_SALT_LEN)

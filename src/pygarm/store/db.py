@@ -24,13 +24,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.pool import NullPool
 
 from pygarm.events.change import Change, EntityType, Operation
 from pygarm.params.base import GoModel
 from pygarm.params.gojson import dumps
-from pygarm.store.tables import change_events
+from pygarm.store.tables import change_events, change_log_state
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -71,7 +71,12 @@ class WriteTx:
         for entity_type, operation, payload in self._pending:
             seq = self.conn.execute(
                 insert(change_events)
-                .values(entity_type=entity_type.value, operation=operation.value, payload=payload, created_at=self.now)
+                .values(
+                    entity_type=entity_type.value,
+                    operation=operation.value,
+                    payload=payload,
+                    created_at=self.now,
+                )
                 .returning(change_events.c.seq)
             ).scalar_one()
             changes.append(Change(seq, entity_type, operation, payload, self.now))
@@ -136,11 +141,10 @@ class Database:
         return self._writer.submit(self._run_write, fn).result()
 
     def _run_write(self, fn: Callable[[WriteTx], T]) -> T:
-        with self._write_engine.connect() as conn:
-            with conn.begin():
-                tx = WriteTx(conn)
-                result = fn(tx)
-                changes = tx._append_changes(serialize_commits=not self.is_sqlite)
+        with self._write_engine.connect() as conn, conn.begin():
+            tx = WriteTx(conn)
+            result = fn(tx)
+            changes = tx._append_changes(serialize_commits=not self.is_sqlite)
             # Committed: the changes are durable now, so the hub may hear of them.
         if changes and self._listener is not None and self._loop is not None:
             self._loop.call_soon_threadsafe(self._listener, changes)
@@ -164,13 +168,32 @@ class Database:
         return await self.read(_last_seq)
 
     async def prune_changes(self, older_than: datetime) -> int:
-        """Delete change rows committed before ``older_than``; returns how many went."""
+        """Delete change rows committed before ``older_than`` and remember the highest deleted ``seq``;
+        returns how many went."""
 
         def prune(tx: WriteTx) -> int:
-            result = tx.conn.execute(delete(change_events).where(change_events.c.created_at < older_than))
+            doomed = change_events.c.created_at < older_than
+            highest = tx.conn.execute(select(func.max(change_events.c.seq)).where(doomed)).scalar_one()
+            if highest is None:
+                return 0
+            result = tx.conn.execute(delete(change_events).where(change_events.c.seq <= highest))
+            state = tx.conn.execute(select(change_log_state.c.pruned_through)).scalar_one_or_none()
+            if state is None:
+                tx.conn.execute(insert(change_log_state).values(id=1, pruned_through=highest))
+            elif highest > state:
+                tx.conn.execute(update(change_log_state).values(pruned_through=highest))
             return int(result.rowcount or 0)
 
         return await self.write(prune)
+
+    async def pruned_through(self) -> int:
+        """The highest ``seq`` retention has deleted (0 when nothing was ever pruned)."""
+
+        def query(conn: Connection) -> int:
+            value = conn.execute(select(change_log_state.c.pruned_through)).scalar_one_or_none()
+            return int(value or 0)
+
+        return await self.read(query)
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)
@@ -185,7 +208,10 @@ def _as_utc(value: datetime) -> datetime:
 
 def _changes_after(conn: Connection, after_seq: int, limit: int) -> list[Change]:
     rows = conn.execute(
-        select(change_events).where(change_events.c.seq > after_seq).order_by(change_events.c.seq).limit(limit)
+        select(change_events)
+        .where(change_events.c.seq > after_seq)
+        .order_by(change_events.c.seq)
+        .limit(limit)
     ).all()
     return [
         Change(

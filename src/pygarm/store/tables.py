@@ -210,7 +210,11 @@ instance_addresses = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column(
-        "instance_id", String(UUID_LEN), ForeignKey("instances.id", ondelete="CASCADE"), nullable=False, index=True
+        "instance_id",
+        String(UUID_LEN),
+        ForeignKey("instances.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
     ),
     Column("address", String(255), nullable=False),
     Column("type", String(16), nullable=False),
@@ -221,7 +225,11 @@ instance_status_messages = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column(
-        "instance_id", String(UUID_LEN), ForeignKey("instances.id", ondelete="CASCADE"), nullable=False, index=True
+        "instance_id",
+        String(UUID_LEN),
+        ForeignKey("instances.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
     ),
     Column("event_type", String(32), nullable=False),
     Column("event_level", String(16), nullable=False),
@@ -271,3 +279,12 @@ change_events = Table(
 ``sqlite_autoincrement`` stops SQLite from reusing the sequence number of a pruned row, so ``seq``
 never goes backwards even after retention deletes the newest rows.
 """
+
+change_log_state = Table(
+    "change_log_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("pruned_through", BigInteger, nullable=False, default=0),
+)
+"""One row: the highest ``seq`` that retention has deleted. A client resuming from an older ``seq``
+cannot be served from the log, and is told so instead of silently missing changes."""

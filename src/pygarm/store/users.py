@@ -113,12 +113,25 @@ class UserStore(StoreBase):
         """The user with its password hash and generation, for token checks."""
         return await self.db.read(lambda conn: _row_to_credentials(_user_row(conn, user_id)))
 
+    async def user_token_still_valid(self, user_id: str, generation: int) -> bool:
+        """Whether a token of ``user_id`` issued at password ``generation`` is still acceptable."""
+
+        def query(conn: Connection) -> bool:
+            row = conn.execute(
+                select(users.c.enabled, users.c.generation).where(users.c.id == user_id)
+            ).first()
+            return row is not None and bool(row.enabled) and row.generation == generation
+
+        return await self.db.read(query)
+
     async def find_user_for_login(self, username_or_email: str) -> UserCredentials | None:
         """GARM lets the login name be the username or the e-mail (spec §6.3)."""
         key = username_or_email.lower()
 
         def query(conn: Connection) -> UserCredentials | None:
-            row = conn.execute(select(users).where(or_(users.c.username_key == key, users.c.email_key == key))).first()
+            row = conn.execute(
+                select(users).where(or_(users.c.username_key == key, users.c.email_key == key))
+            ).first()
             return None if row is None else _row_to_credentials(row)
 
         return await self.db.read(query)

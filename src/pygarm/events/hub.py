@@ -1,0 +1,276 @@
+"""The change hub: delivers every committed change exactly once, in commit order, to each subscriber.
+
+Where GARM fans out with one goroutine per consumer per event and drops what does not fit within a
+second (spec §2.2, §2.3), the hub keeps, per subscriber, a compiled filter and a bounded
+:class:`~pygarm.events.mailbox.Mailbox` drained by that subscriber's single writer. Dispatching a change
+builds its :class:`Delivery` once and then, per subscriber, does one set lookup and one deque append and
+resolves the writer's waiter if it is parked: no task, timer or encoding per subscriber per event.
+
+Ordering and gaps
+-----------------
+``seq`` is strictly increasing in commit order but may skip values (a PostgreSQL sequence value taken by
+a transaction that rolled back; a change another process committed). The hub remembers the last ``seq``
+it dispatched. :meth:`Hub.publish` dispatches a change at once when it is the next number; otherwise it
+parks the change and asks the reader task to read the durable log from the last ``seq``. Whatever the log
+returns is dispatched in order; a parked change that the log did not return in between was preceded by a
+rollback hole, which is proven by a read that *started after the change was published*: commit order
+equals ``seq`` order, so every smaller ``seq`` that will ever commit had committed by then. Changes at or
+below the last dispatched ``seq`` are skipped, so a change that arrives both by ``publish`` and by a log
+read is delivered once.
+
+A slow safety poll reads the log every ``poll_interval`` seconds, for changes committed by another
+process; :meth:`Hub.wake` triggers the same read at once (for a PostgreSQL ``LISTEN`` callback).
+
+Subscriptions start at the hub's position when they subscribe: they receive the changes the hub
+dispatches after that, never older ones, and nothing until they set a filter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import NamedTuple
+
+from pygarm.events.change import Change
+from pygarm.events.filters import NOTHING, CompiledFilter
+from pygarm.events.mailbox import CloseCause, Mailbox
+
+log = logging.getLogger(__name__)
+
+ReadChangesAfter = Callable[[int, int], Awaitable[list[Change]]]
+"""``read_changes_after(after_seq, limit)``: up to ``limit`` logged changes with ``seq > after_seq``, in
+``seq`` order. The store implements it; the hub never imports the store."""
+
+DEFAULT_QUEUE_LIMIT = 1024
+"""Changes buffered per subscriber before it is closed as a slow consumer. At GARM's write rates this is
+minutes of backlog; at 600 bytes a change it bounds a stalled subscriber to about 600 KB."""
+DEFAULT_POLL_INTERVAL = 2.0
+"""Seconds between safety reads of the log (changes from other processes, missed wake-ups)."""
+READ_BATCH = 500
+"""Rows per log read while catching up; larger backlogs are read in several rounds."""
+READ_RETRY_DELAY = 1.0
+"""Seconds to wait before reading the log again after a failed read."""
+
+
+class Delivery(NamedTuple):
+    """One change as handed to every subscriber: the change and its frame decoded to ``str`` once.
+
+    ASGI servers need ``str`` to send a text frame, so the hub decodes each frame once per change rather
+    than once per subscriber.
+    """
+
+    change: Change
+    text: str
+
+
+class Subscription(Mailbox[Delivery]):
+    """One subscriber: its filter, its bounded queue and where in the log it started.
+
+    The owner's writer consumes it like any :class:`Mailbox`; :meth:`set_filter` may be called at any
+    time and applies to the next dispatched change. :meth:`close` detaches it from the hub.
+    """
+
+    __slots__ = ("_hub", "match", "name", "start_seq")
+
+    def __init__(self, hub: Hub, name: str, limit: int, start_seq: int) -> None:
+        super().__init__(limit)
+        self._hub: Hub | None = hub
+        self.name = name
+        self.start_seq = start_seq
+        self.match: CompiledFilter = NOTHING
+
+    def set_filter(self, compiled: CompiledFilter) -> None:
+        """Replace (never merge) the filter; an empty one stops deliveries without closing."""
+        self.match = compiled
+
+    def close(self, cause: CloseCause = CloseCause.CLOSED) -> bool:
+        closed_now = super().close(cause)
+        self.match = NOTHING  # a dispatch already iterating over this subscription now skips it
+        hub, self._hub = self._hub, None
+        if hub is not None:
+            hub._forget(self)
+        return closed_now
+
+
+class Hub:
+    """In-process fan-out of committed changes; see the module docstring for the guarantees.
+
+    The lifespan owner calls :meth:`start` and :meth:`stop`; the store calls :meth:`publish` after each
+    commit, on the event loop thread.
+    """
+
+    def __init__(
+        self,
+        read_changes_after: ReadChangesAfter,
+        last_seq: int,
+        *,
+        queue_limit: int = DEFAULT_QUEUE_LIMIT,
+        poll_interval: float | None = DEFAULT_POLL_INTERVAL,
+        read_batch: int = READ_BATCH,
+    ) -> None:
+        if read_batch < 1:
+            raise ValueError(f"read_batch must be at least 1, got {read_batch}")
+        self._read = read_changes_after
+        self._last_seq = last_seq
+        self.queue_limit = queue_limit
+        self.poll_interval = poll_interval
+        self._read_batch = read_batch
+        self._subscriptions: dict[Subscription, None] = {}
+        self._snapshot: tuple[Subscription, ...] = ()
+        self._snapshot_stale = False
+        # Published changes that did not follow the last dispatched seq, with the read round that
+        # started after they were published (a read round that started later proves their gap a hole).
+        self._parked: dict[int, tuple[Change, int]] = {}
+        self._round = 0
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # --- state ----------------------------------------------------------------------------------------
+
+    @property
+    def last_seq(self) -> int:
+        """The ``seq`` of the last change dispatched to subscribers."""
+        return self._last_seq
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscriptions)
+
+    # --- subscribers ----------------------------------------------------------------------------------
+
+    def subscribe(self, name: str = "", *, queue_limit: int | None = None) -> Subscription:
+        """A new subscription with no filter, starting after :attr:`last_seq`."""
+        subscription = Subscription(self, name, queue_limit or self.queue_limit, self._last_seq)
+        self._subscriptions[subscription] = None
+        self._snapshot_stale = True
+        return subscription
+
+    def _forget(self, subscription: Subscription) -> None:
+        if subscription in self._subscriptions:
+            del self._subscriptions[subscription]
+            self._snapshot_stale = True
+
+    def close_all(self, cause: CloseCause = CloseCause.SHUTDOWN) -> None:
+        for subscription in list(self._subscriptions):
+            subscription.close(cause)
+
+    # --- input ----------------------------------------------------------------------------------------
+
+    def publish(self, changes: Sequence[Change]) -> None:
+        """Hand over changes that just committed, in ``seq`` order. Never blocks, never awaits."""
+        for change in changes:
+            seq = change.seq
+            if seq <= self._last_seq:
+                continue
+            if seq == self._last_seq + 1:
+                self._dispatch(change)
+                if self._parked:
+                    self._dispatch_parked(covered_round=-1)
+            else:
+                self._parked[seq] = (change, self._round)
+                self._wakeup.set()
+
+    def wake(self) -> None:
+        """Read the log now (e.g. a PostgreSQL NOTIFY said another process committed)."""
+        self._wakeup.set()
+
+    # --- dispatch -------------------------------------------------------------------------------------
+
+    def _dispatch(self, change: Change) -> None:
+        self._last_seq = change.seq
+        if self._snapshot_stale:
+            self._snapshot = tuple(self._subscriptions)
+            self._snapshot_stale = False
+        subscriptions = self._snapshot
+        if not subscriptions:
+            return
+        delivery = Delivery(change, change.frame.decode())
+        key = (change.entity_type, change.operation)
+        for subscription in subscriptions:
+            if key not in subscription.match:
+                continue
+            # Mailbox.offer, inlined: this loop is the per-subscriber cost of every change.
+            items = subscription.items
+            if len(items) >= subscription.limit:
+                if subscription.cause is None:
+                    log.warning(
+                        "closing slow events subscriber %r: %d changes queued at seq %d",
+                        subscription.name,
+                        len(items),
+                        change.seq,
+                    )
+                subscription.close(CloseCause.SLOW_CONSUMER)
+                continue
+            items.append(delivery)
+            waiter = subscription.waiter
+            if waiter is not None:
+                subscription.waiter = None
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    def _dispatch_parked(self, *, covered_round: int) -> None:
+        """Dispatch parked changes that are next in line, or whose gap a read round has proven a hole.
+
+        A parked change is proven when a read round that started after it was parked (its round number
+        is at most ``covered_round``) has finished without returning anything before it.
+        """
+        parked = self._parked
+        for seq in sorted(parked):
+            change, parked_round = parked[seq]
+            if seq <= self._last_seq:
+                del parked[seq]
+            elif seq == self._last_seq + 1 or parked_round <= covered_round:
+                del parked[seq]
+                self._dispatch(change)
+            else:
+                break
+
+    # --- the reader task ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the log reader (gap filling and the safety poll); catches up with the log first."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="pygarm-events-hub")
+            self._wakeup.set()
+
+    async def stop(self) -> None:
+        """Stop reading and close every subscription with :attr:`CloseCause.SHUTDOWN`."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])  # unlike `await task`, does not re-raise the task's cancellation
+        self.close_all(CloseCause.SHUTDOWN)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                async with asyncio.timeout(self.poll_interval):
+                    await self._wakeup.wait()
+            except TimeoutError:
+                pass
+            self._wakeup.clear()
+            try:
+                await self.catch_up()
+            except Exception:
+                log.exception("reading the change log failed; retrying in %.1f s", READ_RETRY_DELAY)
+                await asyncio.sleep(READ_RETRY_DELAY)
+                self._wakeup.set()
+
+    async def catch_up(self) -> None:
+        """Read the log until it is exhausted and every parked change is dispatched.
+
+        The reader task calls this; tests may call it directly instead of starting the task.
+        """
+        while True:
+            round_number = self._round
+            self._round += 1
+            rows = await self._read(self._last_seq, self._read_batch)
+            for change in rows:
+                if change.seq > self._last_seq:
+                    self._dispatch(change)
+            if len(rows) >= self._read_batch:
+                continue  # the log has more
+            self._dispatch_parked(covered_round=round_number)
+            if not self._parked:
+                return

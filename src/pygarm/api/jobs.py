@@ -1,7 +1,16 @@
-"""Placeholder: these routes are being written (see issue 2)."""
+"""``GET /api/v1/jobs`` (spec §5.2): every recorded workflow job, ``[]`` when there are none."""
 
 from __future__ import annotations
 
+from starlette.responses import Response
+
+from pygarm.api.deps import AdminUser, ContextDep
+from pygarm.api.responses import GoJSONResponse
 from pygarm.api.routing import GarmRouter
 
-router = GarmRouter()
+router = GarmRouter(tags=["jobs"])
+
+
+@router.get("/jobs")
+async def list_all_jobs(_auth: AdminUser, ctx: ContextDep) -> Response:
+    return GoJSONResponse(await ctx.store.list_all_jobs())

@@ -1,0 +1,1 @@
+"""The ``pygarm`` command line: typer app in ``main``, one module per noun."""

@@ -1,0 +1,144 @@
+"""``pygarm events`` (also ``pygarm debug-events``): follow the server's change events.
+
+Choosing events, like ``garm-cli debug-events`` and more:
+
+* ``--filters JSON`` / ``-m JSON``: GARM's filter message, sent verbatim (the server validates it);
+* ``--all``: everything (``{"send-everything":true}``);
+* ``--entity TYPE[:op,op]``, repeatable: e.g. ``--entity pool:create,delete --entity repository``;
+* none of them: everything. (garm-cli sends no filter then, and so never receives anything.)
+
+Output: each event as one line of GARM's JSON, exactly as received, so ``pygarm events | jq`` works;
+``--pretty`` prints a readable live view instead. ``--reconnect`` survives server restarts and network
+drops, and warns on stderr that events during the gap may have been missed. Ctrl-C ends it (exit 0).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from pygarm.cli._common import CliError, at_most_one, client
+from pygarm.cli.output import console
+from pygarm.client import Event, Gap, build_filter
+from pygarm.client._protocol import FilterSpec
+from pygarm.params.models import (
+    ControllerInfo,
+    Enterprise,
+    GithubCredentials,
+    GithubEndpoint,
+    Instance,
+    Job,
+    Organization,
+    Pool,
+    Repository,
+    User,
+)
+
+OPERATION_STYLES = {"create": "green", "update": "yellow", "delete": "red"}
+
+
+def summary(event: Event) -> str:
+    """One readable line about the payload (the full JSON is one ``--format`` away)."""
+    p = event.payload
+    if isinstance(p, Repository):
+        return f"{p.owner}/{p.name} ({p.id})"
+    if isinstance(p, (Organization, Enterprise)):
+        return f"{p.name} ({p.id})"
+    if isinstance(p, Pool):
+        if not p.provider_name and not p.image:
+            return p.id
+        state = "enabled" if p.enabled else "disabled"
+        sizes = f"min-idle={p.min_idle_runners} max={p.max_runners}"
+        return f"{p.id} {p.provider_name} {p.image}/{p.flavor} {sizes} {state}"
+    if isinstance(p, Instance):
+        return " ".join(
+            filter(None, [p.name, p.status, p.runner_status, f"pool={p.pool_id}" if p.pool_id else ""])
+        )
+    if isinstance(p, Job):
+        return " ".join(filter(None, [str(p.id), p.name, p.status, p.conclusion, p.runner_name]))
+    if isinstance(p, ControllerInfo):
+        return f"{p.controller_id} webhook={p.webhook_url}"
+    if isinstance(p, GithubEndpoint):
+        return " ".join(filter(None, [p.name, p.base_url]))
+    if isinstance(p, GithubCredentials):
+        return " ".join(filter(None, [str(p.id), p.name, p.auth_type]))
+    if isinstance(p, User):
+        return f"{p.username} ({p.id})"
+    return str(p.get("id", "")) if isinstance(p, dict) else ""
+
+
+def pretty_line(event: Event, now: datetime | None = None) -> Text:
+    stamp = (now or datetime.now()).strftime("%H:%M:%S")
+    operation = str(event.operation)
+    line = Text(f"{stamp} ")
+    line.append(f"{event.entity_type!s:<18} ", style="bold")
+    line.append(f"{operation:<6} ", style=OPERATION_STYLES.get(operation, ""))
+    line.append(summary(event))
+    return line
+
+
+def choose_filter(filters: str | None, all_: bool, entities: list[str] | None) -> FilterSpec:
+    at_most_one(filters=filters, all=all_, entity=bool(entities))
+    if filters is not None:
+        return filters  # verbatim, as garm-cli does
+    if entities:
+        return list(entities)  # "TYPE[:op,op]", checked by build_filter
+    return None
+
+
+def events(
+    ctx: typer.Context,
+    filters: Annotated[
+        str | None,
+        typer.Option(
+            "--filters", "-m", help="GARM filter JSON, sent verbatim, e.g. '{\"send-everything\":true}'."
+        ),
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every event (the default without a filter).")] = False,
+    entity: Annotated[
+        list[str] | None,
+        typer.Option("--entity", help="TYPE or TYPE:op,op (create/update/delete); repeatable."),
+    ] = None,
+    pretty: Annotated[
+        bool, typer.Option("--pretty", help="A readable live view instead of JSON lines.")
+    ] = False,
+    reconnect: Annotated[
+        bool,
+        typer.Option("--reconnect", help="Reconnect after drops and restarts (events in the gap are lost)."),
+    ] = False,
+    count: Annotated[int | None, typer.Option("--count", min=1, help="Exit after this many events.")] = None,
+) -> None:
+    """Follow change events (GARM's events websocket): JSON lines, or --pretty."""
+    spec = choose_filter(filters, all_, entity)
+    try:
+        build_filter(spec)  # a typo in --entity fails here, before connecting
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    out = console()
+
+    def on_gap(gap: Gap) -> None:
+        typer.echo(f"warning: {gap.describe()}", err=True)
+
+    received = 0
+    with client(ctx) as garm:
+        try:
+            for event in garm.events(spec, reconnect=reconnect, on_gap=on_gap):
+                if pretty:
+                    out.print(pretty_line(event))
+                else:
+                    sys.stdout.write(
+                        event.raw.decode("utf-8", "replace").replace("\n", "").replace("\r", "") + "\n"
+                    )
+                sys.stdout.flush()
+                received += 1
+                if count is not None and received >= count:
+                    return
+        except KeyboardInterrupt:
+            return
+        except BrokenPipeError:  # `pygarm events | head -1`: the reader left, so do we
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

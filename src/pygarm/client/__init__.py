@@ -1,0 +1,65 @@
+"""pygarm's client library: GARM's REST API and events stream, sync and async, typed with ``params``.
+
+::
+
+    from pygarm.client import GarmClient
+
+    with GarmClient("http://127.0.0.1:9997", token=token) as garm:
+        for repo in garm.list_repositories():
+            print(repo.owner, repo.name)
+        for event in garm.events(filters={"pool": None}, reconnect=True):
+            print(event.entity_type, event.operation, event.payload.id)
+
+``AsyncGarmClient`` has the same methods as coroutines (``async for event in garm.events(...)``), and
+:class:`EventReader` is GARM's own handler-style reader. Errors are one tree under
+:class:`GarmClientError` (see :mod:`pygarm.client.errors`).
+"""
+
+from pygarm.client._core import UNSET, Unset, make_request
+from pygarm.client._protocol import EVENTS_PATH, Event, EventPayload, FilterSpec, Gap, backoff, build_filter
+from pygarm.client.errors import (
+    APIError,
+    ConnectError,
+    DecodeError,
+    EventsClosed,
+    EventsClosedError,
+    EventsClosedOK,
+    FilterRejected,
+    GarmClientError,
+    HandshakeError,
+)
+from pygarm.client.events import BINARY_MESSAGE, TEXT_MESSAGE, AsyncEventStream, EventReader, EventStream
+from pygarm.client.profiles import Profile, ProfileError, ProfileFile
+from pygarm.client.rest import AsyncGarmClient, GarmClient
+
+__all__ = [
+    "BINARY_MESSAGE",
+    "EVENTS_PATH",
+    "TEXT_MESSAGE",
+    "UNSET",
+    "APIError",
+    "AsyncEventStream",
+    "AsyncGarmClient",
+    "ConnectError",
+    "DecodeError",
+    "Event",
+    "EventPayload",
+    "EventReader",
+    "EventStream",
+    "EventsClosed",
+    "EventsClosedError",
+    "EventsClosedOK",
+    "FilterRejected",
+    "FilterSpec",
+    "Gap",
+    "GarmClient",
+    "GarmClientError",
+    "HandshakeError",
+    "Profile",
+    "ProfileError",
+    "ProfileFile",
+    "Unset",
+    "backoff",
+    "build_filter",
+    "make_request",
+]

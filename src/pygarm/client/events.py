@@ -1,0 +1,380 @@
+"""Reading GARM's events websocket: three thin faces over :class:`~pygarm.client._protocol.StreamState`.
+
+* :class:`AsyncEventStream`: ``async for event in client.events(filters=...)`` (asyncio).
+* :class:`EventStream`: the same as a plain iterator, for scripts and the CLI (``websockets.sync``).
+* :class:`EventReader`: GARM's own reader (``garm-provider-common/util/websocket``) in Python: a
+  handler called with ``(message_type, bytes)`` from a background thread, ``start()``,
+  ``write_message()``, ``stop()`` and ``done``; the caller sends the filter itself.
+
+Each face opens a socket, sends what the state says, passes frames through it and sleeps the delays it
+returns; the decisions (what a close means, whether to reconnect, how long to wait, when to report a
+gap) are all in the core, so the three cannot drift apart. Compression is off: event frames are small
+and deflate costs memory on both ends (design notes §4). Server pings are answered by ``websockets``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Final
+
+from websockets.asyncio.client import ClientConnection as AsyncConnection
+from websockets.asyncio.client import connect as async_connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
+from websockets.sync.client import ClientConnection as SyncConnection
+from websockets.sync.client import connect as sync_connect
+
+from pygarm.client._core import api_error, auth_header
+from pygarm.client._protocol import (
+    CLOSE_TIMEOUT_S,
+    EVENTS_PATH,
+    MAX_FRAME_BYTES,
+    OPEN_TIMEOUT_S,
+    PING_INTERVAL_S,
+    PING_TIMEOUT_S,
+    Event,
+    Gap,
+    StreamState,
+    backoff,
+    decode_event,
+    events_url,
+)
+from pygarm.client.errors import ConnectError, GarmClientError, HandshakeError
+
+__all__ = ["BINARY_MESSAGE", "TEXT_MESSAGE", "AsyncEventStream", "EventReader", "EventStream"]
+
+log = logging.getLogger("pygarm.client.events")
+
+TEXT_MESSAGE: Final = 1
+"""gorilla/websocket's ``TextMessage``: the ``message_type`` the handler receives for text frames."""
+BINARY_MESSAGE: Final = 2
+"""gorilla/websocket's ``BinaryMessage``."""
+
+
+def _open_sync(url: str, token: str) -> SyncConnection:
+    return sync_connect(
+        url,
+        additional_headers=auth_header(token),
+        compression=None,
+        max_size=MAX_FRAME_BYTES,
+        open_timeout=OPEN_TIMEOUT_S,
+        ping_interval=PING_INTERVAL_S,
+        ping_timeout=PING_TIMEOUT_S,
+        close_timeout=CLOSE_TIMEOUT_S,
+        proxy=None,  # direct, like GARM's dialer; no proxy from the environment
+        legacy=True,  # a connection, not websockets' own reconnecting iterator: the core decides that
+    )
+
+
+async def _open_async(url: str, token: str) -> AsyncConnection:
+    return await async_connect(
+        url,
+        additional_headers=auth_header(token),
+        compression=None,
+        max_size=MAX_FRAME_BYTES,
+        open_timeout=OPEN_TIMEOUT_S,
+        ping_interval=PING_INTERVAL_S,
+        ping_timeout=PING_TIMEOUT_S,
+        close_timeout=CLOSE_TIMEOUT_S,
+        proxy=None,
+    )
+
+
+def connect_error(url: str, exc: BaseException) -> GarmClientError:
+    """A failed connection attempt as a client error: GARM's body for a refused upgrade, else why."""
+    if isinstance(exc, InvalidStatus):
+        return api_error(exc.response.status_code, bytes(exc.response.body), HandshakeError)
+    if isinstance(exc, InvalidURI):
+        return ConnectError(f"invalid events URL {url!r}: {exc}")
+    if isinstance(exc, (OSError, TimeoutError, WebSocketException)):
+        return ConnectError(f"cannot connect to {url}: {exc or type(exc).__name__}")
+    raise exc
+
+
+class AsyncEventStream:
+    """Typed events from ``url`` until the stream ends; iterate with ``async for``.
+
+    Ends quietly when the server closes normally (without ``reconnect``) or when the caller stops
+    iterating; raises :class:`~pygarm.client.errors.HandshakeError`, ``ConnectError``,
+    ``FilterRejected`` or ``EventsClosedError`` otherwise. With ``reconnect=True`` it reconnects after
+    drops and server restarts (the first connection must succeed), re-sends the filter, and reports each
+    :class:`~pygarm.client._protocol.Gap` to ``on_gap`` (default: a logged warning). ``delays`` makes the
+    iterator of waits between attempts (default: :func:`~pygarm.client.backoff`).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        filter_message: bytes,
+        *,
+        reconnect: bool = False,
+        on_gap: Callable[[Gap], None] | None = None,
+        delays: Callable[[], Iterator[float]] = backoff,
+    ) -> None:
+        self.url = url
+        self._token = token
+        self.state = StreamState(
+            filter_message=filter_message, reconnect=reconnect, on_gap=on_gap, delays=delays
+        )
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._run()
+
+    async def _run(self) -> AsyncIterator[Event]:
+        while True:
+            try:
+                ws = await _open_async(self.url, self._token)
+            except (OSError, TimeoutError, WebSocketException) as exc:
+                await asyncio.sleep(self.state.failed(connect_error(self.url, exc)))
+                continue
+            opened_at = time.monotonic()
+            try:
+                message = self.state.opened()
+                if message is not None:
+                    await ws.send(message, text=True)
+                async for frame in ws:
+                    self.state.received(frame)
+                    event = decode_event(frame)
+                    if event is not None:
+                        yield event
+            except ConnectionClosed:
+                pass  # read the close code below
+            finally:
+                await ws.close()
+            delay = self.state.closed(ws.close_code, ws.close_reason or "", time.monotonic() - opened_at)
+            if delay is None:
+                return
+            await asyncio.sleep(delay)
+
+
+class EventStream:
+    """The blocking twin of :class:`AsyncEventStream` (same arguments, same endings); iterate with
+    ``for``. Ctrl-C raises ``KeyboardInterrupt`` out of the loop and the socket is closed on the way;
+    :meth:`close` (from any thread) ends the iteration quietly."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        filter_message: bytes,
+        *,
+        reconnect: bool = False,
+        on_gap: Callable[[Gap], None] | None = None,
+        delays: Callable[[], Iterator[float]] = backoff,
+    ) -> None:
+        self.url = url
+        self._token = token
+        self.state = StreamState(
+            filter_message=filter_message, reconnect=reconnect, on_gap=on_gap, delays=delays
+        )
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._conn: SyncConnection | None = None
+
+    def __iter__(self) -> Iterator[Event]:
+        dial = _dialer(self.url, self._token)
+        for kind, data in _sync_frames(dial, self.state, self._stopping, on_open=self._adopt):
+            if kind == TEXT_MESSAGE:
+                event = decode_event(data)
+                if event is not None:
+                    yield event
+
+    def close(self) -> None:
+        """Stop: close the socket (1000) and end the iteration, also while it waits to reconnect."""
+        self._stopping.set()
+        with self._lock:
+            conn = self._conn
+        if conn is not None:
+            conn.close()
+
+    def _adopt(self, ws: SyncConnection) -> None:
+        with self._lock:
+            self._conn = ws
+        if self._stopping.is_set():  # close() ran while this socket was being opened
+            ws.close()
+
+
+def _dialer(url: str, token: str) -> Callable[[], SyncConnection]:
+    def dial() -> SyncConnection:
+        try:
+            return _open_sync(url, token)
+        except (OSError, TimeoutError, WebSocketException) as exc:
+            raise connect_error(url, exc) from exc
+
+    return dial
+
+
+def _sync_frames(
+    dial: Callable[[], SyncConnection],
+    state: StreamState,
+    stopping: threading.Event,
+    *,
+    first: SyncConnection | None = None,
+    on_open: Callable[[SyncConnection], None] | None = None,
+) -> Iterator[tuple[int, bytes]]:
+    """``(message_type, data)`` for every frame, across reconnects, until the state ends the stream or
+    ``stopping`` is set. Shared by :class:`EventStream` and :class:`EventReader`; the reader passes the
+    connection it opened (and reported to the state) in ``start()`` as ``first``."""
+    ws: SyncConnection | None = first
+    while not stopping.is_set():
+        if ws is None:
+            try:
+                ws = dial()
+            except GarmClientError as exc:
+                if stopping.wait(state.failed(exc)):
+                    return
+                continue
+            if on_open is not None:
+                on_open(ws)
+            resend = state.opened()
+        else:
+            resend = None  # the first connection was reported to the state by its opener
+        opened_at = time.monotonic()
+        try:
+            if resend is not None:
+                ws.send(resend, text=True)
+            for frame in ws:
+                state.received(frame)
+                if isinstance(frame, str):
+                    yield TEXT_MESSAGE, frame.encode()
+                else:
+                    yield BINARY_MESSAGE, bytes(frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            ws.close()
+        if stopping.is_set():
+            return
+        delay = state.closed(ws.close_code, ws.close_reason or "", time.monotonic() - opened_at)
+        ws = None
+        if delay is None or stopping.wait(delay):
+            return
+
+
+class EventReader:
+    """GARM's Go events reader, in Python.
+
+    ``handler(message_type, data)`` runs on the reader's thread for every frame, exactly as received
+    (``TEXT_MESSAGE`` for GARM's JSON events and error texts). Typical use::
+
+        reader = EventReader(base_url, token=token, handler=handler)
+        reader.start()                                   # raises HandshakeError / ConnectError
+        reader.write_message(TEXT_MESSAGE, b'{"send-everything":true}')
+        reader.wait()                                    # until the server closes, stop(), or Ctrl-C
+
+    As in GARM, only the host of ``base_url`` is used and ``path`` is absolute. With ``reconnect=True``
+    the last text message written is re-sent after each reconnect and gaps go to ``on_gap``. ``error``
+    holds what ended the stream, if it did not end normally.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        path: str = EVENTS_PATH,
+        token: str = "",
+        handler: Callable[[int, bytes], object] | None = None,
+        *,
+        reconnect: bool = False,
+        on_gap: Callable[[Gap], None] | None = None,
+        delays: Callable[[], Iterator[float]] = backoff,
+    ) -> None:
+        self.url = events_url(base_url, path, keep_prefix=False)
+        self._token = token
+        self._handler = handler
+        self._state = StreamState(filter_message=None, reconnect=reconnect, on_gap=on_gap, delays=delays)
+        self._stopping = threading.Event()
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._conn: SyncConnection | None = None
+        self._thread: threading.Thread | None = None
+        self.error: GarmClientError | None = None
+
+    @property
+    def done(self) -> threading.Event:
+        """Set once the reader has stopped for good (GARM's ``Done()`` channel)."""
+        return self._done
+
+    def start(self) -> None:
+        """Connect and start reading in the background; a second call does nothing."""
+        with self._lock:
+            if self._thread is not None:
+                return
+            try:
+                first = _open_sync(self.url, self._token)
+            except (OSError, TimeoutError, WebSocketException) as exc:
+                raise connect_error(self.url, exc) from exc
+            self._conn = first
+            self._state.opened()
+            self._thread = threading.Thread(
+                target=self._run, args=(first,), name="pygarm-events", daemon=True
+            )
+            self._thread.start()
+
+    def write_message(self, message_type: int, data: bytes) -> None:
+        """Send one frame (GARM clients send the filter this way); raises ``ConnectError`` when the
+        reader is not running. While a reconnecting reader is between connections, a text message is
+        only remembered: it goes out as soon as the next connection opens."""
+        with self._lock:
+            conn = self._conn
+            if conn is None or self._done.is_set():
+                raise ConnectError("events reader is not running")
+            if message_type == TEXT_MESSAGE:
+                self._state.remember_filter(data)
+            try:
+                conn.send(data, text=message_type == TEXT_MESSAGE)  # as given, like gorilla
+            except ConnectionClosed as exc:
+                if not (self._state.reconnect and message_type == TEXT_MESSAGE):
+                    raise ConnectError(f"events connection is closed: {exc}") from exc
+
+    def stop(self) -> None:
+        """Close with 1000 and wait for the reading thread; safe to call from any thread, repeatedly."""
+        self._stopping.set()
+        with self._lock:
+            conn = self._conn
+        if conn is not None:
+            conn.close()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=CLOSE_TIMEOUT_S + 1)
+        self._done.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until done; Ctrl-C stops the reader cleanly instead of raising. True when done."""
+        try:
+            return self._done.wait(timeout)
+        except KeyboardInterrupt:
+            self.stop()
+            return True
+
+    def __enter__(self) -> EventReader:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def _run(self, first: SyncConnection) -> None:
+        def adopt(ws: SyncConnection) -> None:
+            with self._lock:
+                self._conn = ws
+            if self._stopping.is_set():  # stop() ran while this socket was being opened
+                ws.close()
+
+        try:
+            dial = _dialer(self.url, self._token)
+            for kind, data in _sync_frames(dial, self._state, self._stopping, first=first, on_open=adopt):
+                if self._handler is None:
+                    continue
+                try:
+                    self._handler(kind, data)
+                except Exception:  # GARM logs handler errors and keeps reading
+                    log.exception("events handler failed")
+        except GarmClientError as exc:
+            self.error = exc
+            log.error("events reader stopped: %s", exc)
+        finally:
+            self._done.set()

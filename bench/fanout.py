@@ -24,6 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from bench.server import BenchServer, bench_server
 
 IMAGE_NUMBER = re.compile(rb'"image":"img-(\d+)"')
+SEQ = re.compile(rb'"seq":(\d+)}$')
 SEND_EVERYTHING = '{"send-everything":true}'
 SUBSCRIBE_SETTLE_S = 0.5
 """Time for the server to apply every subscriber's filter before updates start."""
@@ -42,7 +43,7 @@ async def subscribe(server: BenchServer, count: int) -> list[Subscriber]:
     subscribers = []
     for _ in range(count):
         connection = await connect(
-            server.ws_url + "/api/v1/ws/events",
+            server.ws_url + "/api/v1/ws/events?seq=true",
             additional_headers=server.headers,
             compression=None,
             max_size=2**20,
@@ -55,8 +56,8 @@ async def subscribe(server: BenchServer, count: int) -> list[Subscriber]:
 
 
 async def receive(subscriber: Subscriber, sent_at: dict[int, float], expected: int) -> None:
-    """Record each pool event's number and latency; count numbers that arrive out of order."""
-    last = -1
+    """Record each pool event's number and latency; count frames whose ``seq`` does not increase."""
+    last_seq = -1
     while len(subscriber.received) < expected:
         frame = await subscriber.connection.recv(decode=False)
         now = time.perf_counter()
@@ -67,17 +68,23 @@ async def receive(subscriber: Subscriber, sent_at: dict[int, float], expected: i
         subscriber.received.append(number)
         if number in sent_at:
             subscriber.latencies.append(now - sent_at[number])
-        if number < last:
+        seq_match = SEQ.search(frame)
+        seq = int(seq_match.group(1)) if seq_match else -1
+        if seq <= last_seq:
             subscriber.out_of_order += 1
-        last = max(last, number)
+        last_seq = max(last_seq, seq)
 
 
-async def drive_updates(server: BenchServer, first: int, count: int, in_flight: int, sent_at: dict[int, float]) -> int:
+async def drive_updates(
+    server: BenchServer, first: int, count: int, in_flight: int, sent_at: dict[int, float]
+) -> int:
     """PUT /pools/{id} ``count`` times, ``in_flight`` at once; returns how many failed."""
     numbers = iter(range(first, first + count))
     failures = 0
     limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
-    async with httpx.AsyncClient(base_url=server.base_url, headers=server.headers, limits=limits, timeout=30) as http:
+    async with httpx.AsyncClient(
+        base_url=server.base_url, headers=server.headers, limits=limits, timeout=30
+    ) as http:
 
         async def worker() -> None:
             nonlocal failures
@@ -98,11 +105,15 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def run_phase(server: BenchServer, name: str, subscribers: int, updates: int, in_flight: int, first: int) -> None:
+async def run_phase(
+    server: BenchServer, name: str, subscribers: int, updates: int, in_flight: int, first: int
+) -> None:
     subs = await subscribe(server, subscribers)
     sent_at: dict[int, float] = {}
     receivers = [asyncio.create_task(receive(sub, sent_at, updates)) for sub in subs]
     started = time.perf_counter()
+    cpu_before = server.cpu_seconds()
+    client_cpu_before = time.process_time()
     failures = await drive_updates(server, first, updates, in_flight, sent_at)
     try:
         await asyncio.wait_for(asyncio.gather(*receivers), DRAIN_TIMEOUT_S)
@@ -110,6 +121,8 @@ async def run_phase(server: BenchServer, name: str, subscribers: int, updates: i
         for task in receivers:
             task.cancel()
     elapsed = time.perf_counter() - started
+    server_cpu = server.cpu_seconds() - cpu_before
+    client_cpu = time.process_time() - client_cpu_before
     frames = sum(len(sub.received) for sub in subs)
     expected = set(range(first, first + updates))
     lost = sum(len(expected - set(sub.received)) for sub in subs)
@@ -118,13 +131,17 @@ async def run_phase(server: BenchServer, name: str, subscribers: int, updates: i
     print(f"\n== {name}: {subscribers} subscriber(s), {updates} updates, {in_flight} in flight")
     print(f"   updates/s (REST → every event delivered): {updates / elapsed:,.0f}")
     print(f"   frames/s delivered:                        {frames / elapsed:,.0f}")
+    p50, p99, worst = (percentile(latencies, q) * 1000 for q in (0.5, 0.99, 1.0))
+    print(f"   publish→receive latency ms: p50 {p50:.2f}  p99 {p99:.2f}  max {worst:.2f}")
     print(
-        "   publish→receive latency ms: p50 {:.2f}  p99 {:.2f}  max {:.2f}".format(
-            percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000, max(latencies or [0]) * 1000
-        )
+        f"   CPU busy: server {server_cpu / elapsed:.0%}, load generator {client_cpu / elapsed:.0%} of a core;"
+        f" server CPU per update {server_cpu / updates * 1000:.2f} ms"
     )
-    print(f"   failed updates: {failures}   lost events: {lost}   "
-          f"out-of-order: {sum(sub.out_of_order for sub in subs)}   distinct orders across subscribers: {len(orders)}")
+    print(
+        f"   failed updates: {failures}   lost events: {lost}   "
+        f"seq not increasing: {sum(sub.out_of_order for sub in subs)}   "
+        f"distinct orders across subscribers: {len(orders)}"
+    )
     for sub in subs:
         await sub.connection.close()
 
@@ -135,14 +152,18 @@ async def measure_idle_memory(server: BenchServer, count: int) -> None:
     await asyncio.sleep(1.0)
     after = server.rss_bytes()
     print(f"\n== idle subscribers: {count}")
-    print(f"   server RSS before {before / 2**20:.1f} MiB, after {after / 2**20:.1f} MiB, "
-          f"per subscriber {(after - before) / count / 1024:.1f} KiB")
+    print(
+        f"   server RSS before {before / 2**20:.1f} MiB, after {after / 2**20:.1f} MiB, "
+        f"per subscriber {(after - before) / count / 1024:.1f} KiB"
+    )
     for sub in subs:
         await sub.connection.close()
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--dsn", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--updates", type=int, default=3000)

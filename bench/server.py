@@ -28,7 +28,7 @@ STARTUP_TIMEOUT_S = 30.0
 
 def raise_fd_limit() -> None:
     """Thousands of sockets need more than the usual soft limit of 1024 descriptors."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
@@ -49,6 +49,12 @@ class BenchServer:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used so far."""
+        with open(f"/proc/{self.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def rss_bytes(self) -> int:
         with open(f"/proc/{self.pid}/status") as status:
@@ -83,6 +89,9 @@ port = {port}
 [jwt_auth]
 secret = "{secrets.token_hex(32)}"
 time_to_live = "24h"
+
+[pool_manager]
+enabled = false
 
 [events]
 queue_limit = 100000

@@ -63,7 +63,11 @@ def database_section(
 ) -> Iterator[dict[str, Any]]:
     """A fresh, empty database for one test: a SQLite file, or a PostgreSQL schema dropped afterwards."""
     if backend == "sqlite":
-        yield {"backend": "sqlite3", "passphrase": TEST_PASSPHRASE, "sqlite3": {"db_file": str(tmp_path / "garm.db")}}
+        yield {
+            "backend": "sqlite3",
+            "passphrase": TEST_PASSPHRASE,
+            "sqlite3": {"db_file": str(tmp_path / "garm.db")},
+        }
         return
     if postgres_unreachable_reason is not None:
         if REQUIRE_POSTGRES:
@@ -86,6 +90,9 @@ def make_settings(database: dict[str, Any], **sections: Any) -> Settings:
         "apiserver": {"bind": "127.0.0.1", "port": 9997},
         "jwt_auth": {"secret": TEST_JWT_SECRET, "time_to_live": "24h"},
         "database": database,
+        # Pool managers would call the real GitHub for every entity; tests that exercise them (the
+        # lifecycle suite) pass their own [pool_manager] section, which replaces this one.
+        "pool_manager": {"enabled": False},
     }
     data.update(sections)
     return parse_settings(data)
@@ -116,10 +123,17 @@ async def initialize(http: httpx.AsyncClient, *, set_urls: bool = True) -> str:
     """What ``garm-cli init`` does: first-run, login, then the controller URLs. Returns the token."""
     response = await http.post(
         "/api/v1/first-run",
-        json={"username": ADMIN_USERNAME, "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "full_name": "Admin"},
+        json={
+            "username": ADMIN_USERNAME,
+            "email": ADMIN_EMAIL,
+            "password": ADMIN_PASSWORD,
+            "full_name": "Admin",
+        },
     )
     assert response.status_code == 200, response.text
-    response = await http.post("/api/v1/auth/login", json={"username": ADMIN_USERNAME, "password": ADMIN_PASSWORD})
+    response = await http.post(
+        "/api/v1/auth/login", json={"username": ADMIN_USERNAME, "password": ADMIN_PASSWORD}
+    )
     assert response.status_code == 200, response.text
     token = str(response.json()["token"])
     if set_urls:

@@ -186,6 +186,55 @@ class EventsSection(_Section):
         return value
 
 
+class PoolManagerSection(_Section):
+    """pygarm's ``[pool_manager]`` section: GARM's hard-coded pool-manager timings, as Go durations.
+
+    The defaults are GARM v0.1.5's constants (runner spec §2.3, §2.9, §2.11, §3.6); tests shorten them
+    so that a whole runner lifecycle fits in seconds. GARM has no such section.
+    """
+
+    enabled: bool = True
+    """Run pool managers at all; off, nothing creates or removes runners (tests of other layers)."""
+    consolidate_interval: str = "5s"
+    """Add-pending, delete-pending, min-idle, retry and job-queue passes (``PoolConsilitationInterval``)."""
+    scale_down_interval: str = "1m"
+    """Idle-runner reaping (``PoolScaleDownInterval``)."""
+    reaper_interval: str = "5m"
+    """Timed-out and orphaned runner cleanup (``PoolReapTimeoutInterval``)."""
+    tools_interval: str = "5m"
+    """Refresh of GitHub's runner downloads list (``PoolToolUpdateInterval``)."""
+    backoff_interval: str = "1m"
+    """How often a stopped manager's loops look again whether it runs (``BackoffTimer``)."""
+    idle_runner_age: str = "2m"
+    """An idle runner must be this old (since its last update) before scale-down removes it."""
+    stale_job_age: str = "10m"
+    """Queued jobs older than this (since creation) are deleted when scale-down removes runners."""
+    job_lock_timeout: str = "10m"
+    """A queued job still queued this long after its last update is unlocked and scheduled again."""
+    orphan_runner_age: str = "5m"
+    """Orphan cleanup leaves instances updated more recently than this alone (GARM's 5 minutes)."""
+    provider_timeout: str = "10m"
+    """Longest a provider executable may run before its process group is killed (GARM waits for ever)."""
+
+    @field_validator(
+        "consolidate_interval",
+        "scale_down_interval",
+        "reaper_interval",
+        "tools_interval",
+        "backoff_interval",
+        "idle_runner_age",
+        "stale_job_age",
+        "job_lock_timeout",
+        "orphan_runner_age",
+        "provider_timeout",
+    )
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        if parse_go_duration(value) <= 0:
+            raise ValueError("must be a positive duration")
+        return value
+
+
 class Settings(_Section):
     default: DefaultSection = Field(default_factory=DefaultSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
@@ -194,6 +243,7 @@ class Settings(_Section):
     database: DatabaseSection
     provider: list[ProviderSection] = Field(default_factory=list)
     events: EventsSection = Field(default_factory=EventsSection)
+    pool_manager: PoolManagerSection = Field(default_factory=PoolManagerSection)
 
     @property
     def log_streamer_enabled(self) -> bool:

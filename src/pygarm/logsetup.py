@@ -42,7 +42,9 @@ def build_formatter(settings: Settings) -> logging.Formatter:
 
 def configure_logging(settings: Settings) -> None:
     log_file = settings.logging.log_file or settings.default.log_file
-    handler: logging.Handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+    handler: logging.Handler = (
+        logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+    )
     handler.setFormatter(build_formatter(settings))
     root = logging.getLogger()
     root.handlers[:] = [handler]

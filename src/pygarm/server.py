@@ -8,6 +8,7 @@ itself (GARM's 54 s period and 60 s pong wait by default), so there is no second
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from typing import Any
 
@@ -30,6 +31,8 @@ def uvicorn_config(settings: Settings, *, host: str | None = None, port: int | N
         host=host if host is not None else settings.apiserver.bind,
         port=port if port is not None else settings.apiserver.port,
         ws="websockets-sansio",
+        http=os.environ.get("PYGARM_HTTP", "auto"),
+        loop=os.environ.get("PYGARM_LOOP", "auto"),
         ws_per_message_deflate=False,
         ws_max_size=WS_MAX_INBOUND_BYTES,
         ws_ping_interval=parse_go_duration(settings.events.ping_interval),

@@ -12,20 +12,36 @@ async def test_first_run_returns_user_in_go_key_order(client: httpx.AsyncClient)
     """§4.12: User keys and order; no password or generation in the body."""
     response = await client.post(
         "/api/v1/first-run",
-        json={"username": ADMIN_USERNAME, "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "full_name": "Admin"},
+        json={
+            "username": ADMIN_USERNAME,
+            "email": ADMIN_EMAIL,
+            "password": ADMIN_PASSWORD,
+            "full_name": "Admin",
+        },
     )
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     assert response.content.endswith(b"}\n")
     body = response.json()
-    assert list(body) == ["id", "created_at", "updated_at", "email", "username", "full_name", "enabled", "is_admin"]
+    assert list(body) == [
+        "id",
+        "created_at",
+        "updated_at",
+        "email",
+        "username",
+        "full_name",
+        "enabled",
+        "is_admin",
+    ]
     assert body["username"] == ADMIN_USERNAME and body["enabled"] is True and body["is_admin"] is True
     assert ADMIN_PASSWORD not in response.text and "$2b$" not in response.text
 
 
 async def test_first_run_twice_is_conflict(client: httpx.AsyncClient, admin_token: str) -> None:
     """§6.4: a second first-run answers 409 already initialized."""
-    response = await client.post("/api/v1/first-run", json={"username": "other", "email": "o@x.io", "password": "x"})
+    response = await client.post(
+        "/api/v1/first-run", json={"username": "other", "email": "o@x.io", "password": "x"}
+    )
     assert response.status_code == 409
     assert response.json() == {"error": "Conflict", "details": "already initialized"}
 
@@ -50,7 +66,16 @@ async def test_first_run_validation(client: httpx.AsyncClient) -> None:
 async def test_login_claims(client: httpx.AsyncClient, admin_token: str) -> None:
     """§6.1: HS256 with GARM's claims and nothing else."""
     claims = jwt.decode(admin_token, TEST_JWT_SECRET.encode(), algorithms=["HS256"])
-    assert set(claims) == {"user", "token_id", "full_name", "is_admin", "read_metrics", "generation", "iss", "exp"}
+    assert set(claims) == {
+        "user",
+        "token_id",
+        "full_name",
+        "is_admin",
+        "read_metrics",
+        "generation",
+        "iss",
+        "exp",
+    }
     assert claims["iss"] == "garm" and claims["is_admin"] is True and claims["read_metrics"] is False
     assert len(claims["token_id"]) == 16 and claims["token_id"].isalnum()
     assert jwt.get_unverified_header(admin_token)["alg"] == "HS256"
@@ -58,10 +83,15 @@ async def test_login_claims(client: httpx.AsyncClient, admin_token: str) -> None
 
 async def test_login_by_email_and_failures(client: httpx.AsyncClient, admin_token: str) -> None:
     """§6.3: e-mail works as the login name; every failure is the same 401."""
-    response = await client.post("/api/v1/auth/login", json={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+    response = await client.post(
+        "/api/v1/auth/login", json={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+    )
     assert response.status_code == 200 and list(response.json()) == ["token"]
-    for body in ({"username": ADMIN_USERNAME, "password": "wrong"}, {"username": "", "password": ""},
-                 {"username": "ghost", "password": ADMIN_PASSWORD}):
+    for body in (
+        {"username": ADMIN_USERNAME, "password": "wrong"},
+        {"username": "", "password": ""},
+        {"username": "ghost", "password": ADMIN_PASSWORD},
+    ):
         response = await client.post("/api/v1/auth/login", json=body)
         assert response.status_code == 401
         assert response.json() == {"error": "Not Authorized", "details": ""}
@@ -86,8 +116,12 @@ async def test_urls_required_before_auth(client: httpx.AsyncClient) -> None:
 
 async def test_missing_or_bad_token(admin_client: httpx.AsyncClient, client: httpx.AsyncClient) -> None:
     """§6.1: no header, a malformed header or a bad signature → 401 Authentication failed."""
-    for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": "Bearer a.b.c"},
-                    {"Authorization": "Bearer " + jwt.encode({"user": "x"}, "other", algorithm="HS256")}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Bearer a.b.c"},
+        {"Authorization": "Bearer " + jwt.encode({"user": "x"}, "other", algorithm="HS256")},
+    ):
         response = await client.get("/api/v1/controller", headers=headers)
         assert response.status_code == 401
         assert response.json() == {"error": "Authentication failed", "details": ""}
@@ -99,8 +133,14 @@ async def test_controller_get_and_update(admin_client: httpx.AsyncClient) -> Non
     assert response.status_code == 200
     info = response.json()
     assert list(info) == [
-        "controller_id", "hostname", "metadata_url", "callback_url", "webhook_url",
-        "controller_webhook_url", "minimum_job_age_backoff", "version",
+        "controller_id",
+        "hostname",
+        "metadata_url",
+        "callback_url",
+        "webhook_url",
+        "controller_webhook_url",
+        "minimum_job_age_backoff",
+        "version",
     ]
     assert info["hostname"] != ""
     assert info["webhook_url"] == CONTROLLER_URLS["webhook_url"]

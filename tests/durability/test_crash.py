@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 import psycopg
-
 from bench.server import ServerProcess, free_port, prepare, write_config
 
 WRITERS = 4
@@ -34,8 +33,14 @@ def _pool_event_payloads(database: dict[str, Any]) -> list[bytes]:
         return [bytes(row[0]) for row in conn.execute(query)]
 
 
-def _write_until_failure(base_url: str, headers: dict[str, str], pool_id: str, start: int,
-                         acknowledged: list[int], stop: threading.Event) -> None:
+def _write_until_failure(
+    base_url: str,
+    headers: dict[str, str],
+    pool_id: str,
+    start: int,
+    acknowledged: list[int],
+    stop: threading.Event,
+) -> None:
     number = start
     with httpx.Client(base_url=base_url, headers=headers, timeout=5) as http:
         while not stop.is_set():
@@ -48,7 +53,9 @@ def _write_until_failure(base_url: str, headers: dict[str, str], pool_id: str, s
             number += WRITERS
 
 
-def test_sigkill_during_writes_loses_no_committed_event(database_section: dict[str, Any], tmp_path: Path) -> None:
+def test_sigkill_during_writes_loses_no_committed_event(
+    database_section: dict[str, Any], tmp_path: Path
+) -> None:
     port = free_port()
     backend = "postgresql" if database_section["backend"] == "postgresql" else "sqlite"
     dsn = database_section.get("postgresql", {}).get("dsn", "")
@@ -78,8 +85,11 @@ def test_sigkill_during_writes_loses_no_committed_event(database_section: dict[s
         assert len(acknowledged) > 50, "the load never got going"
 
         server = process.start()
-        logged = {int(match.group(1)) for payload in _pool_event_payloads(database_section)
-                  if (match := IMAGE_NUMBER.search(payload))}
+        logged = {
+            int(match.group(1))
+            for payload in _pool_event_payloads(database_section)
+            if (match := IMAGE_NUMBER.search(payload))
+        }
         missing = sorted(set(acknowledged) - logged)
         assert not missing, f"{len(missing)} acknowledged updates have no event, e.g. {missing[:5]}"
 

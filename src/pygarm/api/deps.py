@@ -15,7 +15,7 @@ from fastapi import Depends
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse, Response
 
-from pygarm.api.errors import AUTHENTICATION_FAILED, URLS_REQUIRED, INIT_REQUIRED
+from pygarm.api.errors import AUTHENTICATION_FAILED, INIT_REQUIRED, URLS_REQUIRED
 from pygarm.api.responses import GoJSONResponse
 from pygarm.config import Settings
 from pygarm.errors import GarmError, UnauthorizedError
@@ -97,6 +97,14 @@ async def authenticate_admin(conn: HTTPConnection, *, urls_required: bool = True
     if urls_required:
         await require_urls(conn)
     return require_admin_flag(await require_user(conn))
+
+
+async def authenticate_ws(conn: HTTPConnection) -> AuthContext | Response:
+    """Before a websocket upgrade: the same chain as REST, answering with GARM's HTTP response."""
+    try:
+        return await authenticate_admin(conn)
+    except AuthRejected as exc:
+        return exc.response
 
 
 async def _api_admin(request: Request) -> AuthContext:

@@ -313,7 +313,7 @@ async def events_websocket(websocket: WebSocket) -> None:
     guard: AccessGuard | None = getattr(websocket.app.state, "access_guard", None)
     await websocket.accept()
     subscription = hub.subscribe(f"ws-event-watcher-{principal.user_id}-{secrets.token_hex(4)}")
-    on_filter = subscription.set_filter
+    on_filter: Callable[[CompiledFilter], None] = subscription.set_filter
     if options.since is not None:
         on_filter = _resume_on_first_filter(websocket, hub, subscription, options.since)
     render = _render_with_seq if options.with_seq else None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 
@@ -34,13 +35,13 @@ class AccessGuard:
     def __init__(self, hub: Hub, still_valid: StillValid) -> None:
         self._hub = hub
         self._still_valid = still_valid
-        self._connections: dict[str, dict[Mailbox[object], int]] = {}
+        self._connections: dict[str, dict[Mailbox[Any], int]] = {}
         self._task: asyncio.Task[None] | None = None
 
-    def register(self, user_id: str, generation: int, mailbox: Mailbox[object]) -> None:
+    def register(self, user_id: str, generation: int, mailbox: Mailbox[Any]) -> None:
         self._connections.setdefault(user_id, {})[mailbox] = generation
 
-    def unregister(self, user_id: str, mailbox: Mailbox[object]) -> None:
+    def unregister(self, user_id: str, mailbox: Mailbox[Any]) -> None:
         connections = self._connections.get(user_id)
         if connections is not None:
             connections.pop(mailbox, None)

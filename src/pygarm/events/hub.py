@@ -125,6 +125,7 @@ class Hub:
         self._round = 0
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._listeners: tuple[Callable[[Change], None], ...] = ()
 
     # --- state ----------------------------------------------------------------------------------------
 
@@ -145,6 +146,12 @@ class Hub:
         self._subscriptions[subscription] = None
         self._snapshot_stale = True
         return subscription
+
+    def add_listener(self, listener: Callable[[Change], None]) -> None:
+        """Call ``listener(change)`` synchronously for every dispatched change, before any subscriber
+        is served: for in-process caches that must never serve state older than a committed change.
+        Listeners must be quick and must not raise."""
+        self._listeners = (*self._listeners, listener)
 
     def _forget(self, subscription: Subscription) -> None:
         if subscription in self._subscriptions:
@@ -179,6 +186,8 @@ class Hub:
 
     def _dispatch(self, change: Change) -> None:
         self._last_seq = change.seq
+        for listener in self._listeners:
+            listener(change)
         if self._snapshot_stale:
             self._snapshot = tuple(self._subscriptions)
             self._snapshot_stale = False

@@ -26,6 +26,17 @@ class _OmitEmptyMarker:
 OmitEmpty = _OmitEmptyMarker()
 
 
+class _OmitNilMarker:
+    """Metadata marker for a ``json.RawMessage`` with ``omitempty``: Go omits it only when it holds no
+    bytes at all (None here); ``{}``, ``[]``, ``0`` or ``false`` are still written."""
+
+    def __repr__(self) -> str:
+        return "OmitNil"
+
+
+OmitNil = _OmitNilMarker()
+
+
 def _is_go_zero(value: Any) -> bool:
     if value is None or value is False:
         return True
@@ -42,24 +53,29 @@ class GoModel(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore", ser_json_inf_nan="null")
 
     @classmethod
-    def _omit_empty_aliases(cls) -> frozenset[str]:
-        # Computed on first use, after forward references are resolved by ``model_rebuild``.
-        cached: frozenset[str] | None = cls.__dict__.get("_omit_empty_cache")
+    def _omitted_aliases(cls) -> tuple[frozenset[str], frozenset[str]]:
+        """The JSON names marked OmitEmpty and OmitNil; computed on first use, after forward
+        references are resolved by ``model_rebuild``, and kept in the class's own ``__dict__``."""
+        cached: tuple[frozenset[str], frozenset[str]] | None = cls.__dict__.get("_omitted_cache")
         if cached is None:
-            cached = frozenset(
-                field.alias or name
-                for name, field in cls.model_fields.items()
-                if any(meta is OmitEmpty for meta in field.metadata)
+            fields = cls.model_fields.items()
+            cached = (
+                frozenset(f.alias or n for n, f in fields if any(m is OmitEmpty for m in f.metadata)),
+                frozenset(f.alias or n for n, f in fields if any(m is OmitNil for m in f.metadata)),
             )
-            cls._omit_empty_cache = cached
+            type.__setattr__(cls, "_omitted_cache", cached)
         return cached
 
     @model_serializer(mode="wrap")
-    def _drop_omit_empty(self, handler: SerializerFunctionWrapHandler) -> Any:
+    def _drop_omitted(self, handler: SerializerFunctionWrapHandler) -> Any:
         data = handler(self)
         if isinstance(data, dict):
-            for key in self._omit_empty_aliases():
+            omit_empty, omit_nil = self._omitted_aliases()
+            for key in omit_empty:
                 if key in data and _is_go_zero(data[key]):
+                    del data[key]
+            for key in omit_nil:
+                if key in data and data[key] is None:
                     del data[key]
         return data
 
@@ -75,9 +91,12 @@ class GoRequest(BaseModel):
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
-        cls._aliases_by_folded_key = {
-            (field.alias or name).casefold(): field.alias or name for name, field in cls.model_fields.items()
-        }
+        # JSON names match case-insensitively, as in Go; Python field names are accepted too, for
+        # code that builds a request from keyword arguments.
+        cls._aliases_by_folded_key = {name: field.alias or name for name, field in cls.model_fields.items()}
+        cls._aliases_by_folded_key.update(
+            {(field.alias or name).casefold(): field.alias or name for name, field in cls.model_fields.items()}
+        )
         # Fields defaulting to None stand for Go pointers, slices or maps: there `null` is a value.
         cls._pointer_aliases = frozenset(
             field.alias or name for name, field in cls.model_fields.items() if field.default is None

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from pygarm.params.base import GoModel, OmitEmpty
+from pygarm.params.base import GoModel, OmitEmpty, OmitNil
 from pygarm.params.gojson import GO_ZERO_TIME, ZERO_UUID, GoBytes, GoTime
 
 
@@ -137,7 +137,7 @@ class Pool(GoModel):
     enterprise_id: Annotated[str, OmitEmpty] = ""
     enterprise_name: Annotated[str, OmitEmpty] = ""
     runner_bootstrap_timeout: int = 0
-    extra_specs: Annotated[Any, OmitEmpty] = None
+    extra_specs: Annotated[Any, OmitNil] = None
     github_runner_group: str = Field(default="", alias="github-runner-group")
     priority: int = 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from pygarm.store.cache import ReadCache
 from pygarm.store.crypto import Sealer
 from pygarm.store.db import Database
 
@@ -15,6 +16,7 @@ class StoreBase:
     def __init__(self, db: Database, sealer: Sealer) -> None:
         self.db = db
         self.sealer = sealer
+        self.cache = ReadCache()
 
 
 def new_id() -> str:

@@ -10,6 +10,7 @@ from pygarm.errors import NotFoundError
 from pygarm.events.change import EntityType, Operation
 from pygarm.params.models import ControllerInfo
 from pygarm.store.base import StoreBase
+from pygarm.store.cache import CONTROLLER_KEY
 from pygarm.store.db import WriteTx
 from pygarm.store.tables import controller
 from pygarm.version import CONTROLLER_VERSION
@@ -70,7 +71,12 @@ class ControllerStore(StoreBase):
         return await self.db.write(init)
 
     async def get_controller_info(self) -> ControllerInfo:
-        return await self.db.read(read_controller)
+        cached = self.cache.get(CONTROLLER_KEY)
+        if isinstance(cached, ControllerInfo):
+            return cached
+        info = await self.db.read(read_controller)
+        self.cache.put(CONTROLLER_KEY, info)
+        return info
 
     async def update_controller(
         self,
@@ -102,4 +108,7 @@ class ControllerStore(StoreBase):
             tx.emit(EntityType.CONTROLLER, Operation.UPDATE, info)
             return info
 
-        return await self.db.write(apply)
+        try:
+            return await self.db.write(apply)
+        finally:
+            self.cache.drop(CONTROLLER_KEY)

@@ -11,8 +11,7 @@ thread. Writes inside one process are therefore serialized, and across processes
   held until commit, so the order of ``seq`` values equals commit order (design notes §1).
 
 After the commit, the committed :class:`~pygarm.events.change.Change` records are handed to the commit
-listener on the event loop, in commit order (``call_soon_threadsafe`` from the single writer thread is
-FIFO).
+listener on the event loop, in commit order (see :meth:`Database.write`).
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, update
-from sqlalchemy.pool import NullPool
 
 from pygarm.events.change import Change, EntityType, Operation
 from pygarm.params.base import GoModel
@@ -110,7 +108,8 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             args = {"check_same_thread": False}
-            self._write_engine = create_engine(url, echo=echo, connect_args=args, poolclass=NullPool)
+            # One connection, reused: the writer thread is the only user, and reconnecting costs a WAL set-up.
+            self._write_engine = create_engine(url, echo=echo, connect_args=args, pool_size=1, max_overflow=0)
             self._read_engine = create_engine(url, echo=echo, connect_args=args, pool_size=READER_THREADS)
             _configure_sqlite(self._write_engine, "BEGIN IMMEDIATE")
             _configure_sqlite(self._read_engine, "BEGIN")
@@ -132,23 +131,40 @@ class Database:
         self._loop = asyncio.get_running_loop() if listener is not None else None
 
     async def write(self, fn: Callable[[WriteTx], T]) -> T:
-        """Run ``fn`` in one transaction on the writer thread; commit, then publish its changes."""
+        """Run ``fn`` in one transaction on the writer thread; commit, then publish its changes.
+
+        The changes ride back with the result, so a write wakes the event loop once, not twice. They
+        are published by a done-callback of the writer's future, which runs before the awaiting
+        coroutine resumes and even if it was cancelled meanwhile (the commit happened regardless).
+        Futures complete in commit order on the one writer thread, so publishing stays in commit order.
+        """
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer, self._run_write, fn)
+        future = loop.run_in_executor(self._writer, self._run_write, fn)
+        future.add_done_callback(self._publish_committed)
+        result, _changes = await asyncio.shield(future)
+        return result
+
+    def _publish_committed(self, future: asyncio.Future[tuple[Any, list[Change]]]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            return
+        changes = future.result()[1]
+        if changes and self._listener is not None:
+            self._listener(changes)
 
     def write_sync(self, fn: Callable[[WriteTx], T]) -> T:
         """Run a write from a thread that is not the event loop (start-up, migrations, tests)."""
-        return self._writer.submit(self._run_write, fn).result()
+        result, changes = self._writer.submit(self._run_write, fn).result()
+        if changes and self._listener is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._listener, changes)
+        return result
 
-    def _run_write(self, fn: Callable[[WriteTx], T]) -> T:
+    def _run_write(self, fn: Callable[[WriteTx], T]) -> tuple[T, list[Change]]:
         with self._write_engine.connect() as conn, conn.begin():
             tx = WriteTx(conn)
             result = fn(tx)
             changes = tx._append_changes(serialize_commits=not self.is_sqlite)
-            # Committed: the changes are durable now, so the hub may hear of them.
-        if changes and self._listener is not None and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._listener, changes)
-        return result
+        # Committed (the context managers have exited): the changes are durable now.
+        return result, changes
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in one read transaction (a consistent snapshot) on a reader thread."""

@@ -15,6 +15,7 @@ from pygarm.errors import ConflictError, NotFoundError
 from pygarm.events.change import EntityType, Operation
 from pygarm.params.models import User
 from pygarm.store.base import StoreBase, as_utc, new_id
+from pygarm.store.cache import user_key
 from pygarm.store.db import WriteTx
 from pygarm.store.tables import users
 
@@ -110,8 +111,13 @@ class UserStore(StoreBase):
         return await self.db.read(query)
 
     async def get_user_credentials(self, user_id: str) -> UserCredentials:
-        """The user with its password hash and generation, for token checks."""
-        return await self.db.read(lambda conn: _row_to_credentials(_user_row(conn, user_id)))
+        """The user with its password hash and generation, for token checks (cached: see store/cache)."""
+        cached = self.cache.get(user_key(user_id))
+        if isinstance(cached, UserCredentials):
+            return cached
+        found = await self.db.read(lambda conn: _row_to_credentials(_user_row(conn, user_id)))
+        self.cache.put(user_key(user_id), found)
+        return found
 
     async def user_token_still_valid(self, user_id: str, generation: int) -> bool:
         """Whether a token of ``user_id`` issued at password ``generation`` is still acceptable."""
@@ -162,4 +168,7 @@ class UserStore(StoreBase):
             tx.emit(EntityType.USER, Operation.UPDATE, user)
             return user
 
-        return await self.db.write(apply)
+        try:
+            return await self.db.write(apply)
+        finally:
+            self.cache.drop(user_key(user_id))

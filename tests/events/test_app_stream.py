@@ -1,0 +1,221 @@
+"""The events stream of the whole app, REST call to socket (issue 3 "Done when").
+
+These run a real server (``live_admin``) and real websocket clients: every mutation reaches a
+``send-everything`` subscriber exactly once with the payload a REST GET returns; concurrent writers are
+seen by every subscriber in one order with strictly increasing sequence numbers and no gaps; a
+resuming subscriber misses nothing; a password change closes that user's sockets (spec §1.4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.conftest import ADMIN_PASSWORD
+
+RECV_TIMEOUT_S = 10.0
+SEND_EVERYTHING = '{"send-everything":true}'
+SETTLE_S = 0.2
+"""Time for the server to apply a filter before the test mutates anything."""
+
+
+async def subscribe(
+    live: Any, token: str, query: str = "", message: str = SEND_EVERYTHING
+) -> ClientConnection:
+    ws = await connect(
+        f"{live.ws_url}/api/v1/ws/events{query}",
+        additional_headers={"Authorization": f"Bearer {token}"},
+        compression=None,
+    )
+    await ws.send(message)
+    await asyncio.sleep(SETTLE_S)
+    return ws
+
+
+async def next_frame(ws: ClientConnection) -> dict[str, Any]:
+    frame = await asyncio.wait_for(ws.recv(), RECV_TIMEOUT_S)
+    assert isinstance(frame, str), "events are TEXT frames"
+    data: dict[str, Any] = json.loads(frame)
+    return data
+
+
+async def no_more_frames(ws: ClientConnection, wait_s: float = 0.3) -> None:
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(ws.recv(), wait_s)
+
+
+def api(live: Any, token: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=live.base_url + "/api/v1", headers={"Authorization": f"Bearer {token}"})
+
+
+async def make_credentials(http: httpx.AsyncClient, name: str = "creds") -> dict[str, Any]:
+    response = await http.post(
+        "/github/credentials",
+        json={
+            "name": name,
+            "description": "d",
+            "endpoint": "github.com",
+            "auth_type": "pat",
+            "pat": {"oauth2_token": "ghp_known_secret_value"},
+        },
+    )
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def test_each_mutation_is_one_frame_with_the_rest_payload(live_admin: tuple[Any, str]) -> None:
+    """Spec §1.5.4 frame shape; payload = REST GET body at that moment (issue 3 item 2)."""
+    live, token = live_admin
+    ws = await subscribe(live, token)
+    async with api(live, token) as http:
+        creds = await make_credentials(http)
+        frame = await next_frame(ws)
+        assert list(frame) == ["entity-type", "operation", "payload"]
+        assert (frame["entity-type"], frame["operation"]) == ("github_credentials", "create")
+        got = await http.get(f"/github/credentials/{creds['id']}")
+        assert frame["payload"]["id"] == creds["id"] and frame["payload"]["name"] == "creds"
+
+        repo = (
+            await http.post(
+                "/repositories",
+                json={
+                    "owner": "octo",
+                    "name": "hello",
+                    "credentials_name": "creds",
+                    "webhook_secret": "whsec_known",
+                },
+            )
+        ).json()
+        frame = await next_frame(ws)
+        assert (frame["entity-type"], frame["operation"]) == ("repository", "create")
+        assert frame["payload"]["id"] == repo["id"]
+        listed = (await http.get("/repositories")).json()
+        assert frame["payload"]["credentials"] == listed[0]["credentials"]
+
+        response = await http.put("/controller", json={"minimum_job_age_backoff": 7})
+        frame = await next_frame(ws)
+        assert (frame["entity-type"], frame["operation"]) == ("controller", "update")
+        assert frame["payload"] == response.json()
+
+        response = await http.delete(f"/repositories/{repo['id']}")
+        assert response.status_code == 200
+        frame = await next_frame(ws)
+        assert (frame["entity-type"], frame["operation"]) == ("repository", "delete")
+        assert frame["payload"]["id"] == repo["id"] and frame["payload"]["owner"] == "octo"
+        await no_more_frames(ws)
+        assert "ghp_known_secret_value" not in got.text
+    await ws.close()
+
+
+async def test_concurrent_writers_one_order_strictly_increasing_no_gaps(live_admin: tuple[Any, str]) -> None:
+    """8 writers at once; 3 subscribers with ``?seq=true`` see the same frames in the same order, seq
+    strictly increasing with no gaps, and each update exactly once (issue 3 "Done when")."""
+    live, token = live_admin
+    writers, per_writer = 8, 25
+    async with api(live, token) as http:
+        subscribers = [await subscribe(live, token, "?seq=true") for _ in range(3)]
+
+        async def writer(index: int) -> None:
+            for step in range(per_writer):
+                response = await http.put(
+                    "/controller", json={"minimum_job_age_backoff": index * 1000 + step}
+                )
+                assert response.status_code == 200, response.text
+
+        await asyncio.gather(*(writer(index) for index in range(writers)))
+        total = writers * per_writer
+        sequences = []
+        for ws in subscribers:
+            frames = [await next_frame(ws) for _ in range(total)]
+            seqs = [frame["seq"] for frame in frames]
+            assert seqs == list(range(seqs[0], seqs[0] + total)), "strictly increasing, no gaps"
+            values = sorted(frame["payload"]["minimum_job_age_backoff"] for frame in frames)
+            assert values == sorted(i * 1000 + s for i in range(writers) for s in range(per_writer))
+            assert list(frames[0]) == ["entity-type", "operation", "payload", "seq"]
+            sequences.append(seqs)
+            await no_more_frames(ws, 0.2)
+        assert sequences[0] == sequences[1] == sequences[2]
+        final = (await http.get("/controller")).json()["minimum_job_age_backoff"]
+        assert final == frames[-1]["payload"]["minimum_job_age_backoff"], "last event = committed state"
+        for ws in subscribers:
+            await ws.close()
+
+
+async def test_resume_replays_what_was_missed_then_goes_live(live_admin: tuple[Any, str]) -> None:
+    """``?since=N`` replays matching logged changes after N, then goes live: no gap, no duplicate."""
+    live, token = live_admin
+    async with api(live, token) as http:
+        ws = await subscribe(live, token, "?seq=true")
+        await http.put("/controller", json={"minimum_job_age_backoff": 1})
+        last_seen = (await next_frame(ws))["seq"]
+        await ws.close()
+        for value in (2, 3, 4):  # missed while disconnected
+            await http.put("/controller", json={"minimum_job_age_backoff": value})
+        await make_credentials(http, "not-in-filter")
+        resumed = await subscribe(
+            live, token, f"?since={last_seen}", '{"filters":[{"entity-type":"controller"}]}'
+        )
+        await http.put("/controller", json={"minimum_job_age_backoff": 5})
+        frames = [await next_frame(resumed) for _ in range(4)]
+        assert [f["payload"]["minimum_job_age_backoff"] for f in frames] == [2, 3, 4, 5]
+        seqs = [f["seq"] for f in frames]
+        assert seqs == sorted(seqs) and seqs[0] > last_seen
+        await no_more_frames(resumed)
+        await resumed.close()
+
+
+async def test_resume_from_a_pruned_point_is_closed_4001(live_admin: tuple[Any, str]) -> None:
+    """A resume point the log no longer holds is refused plainly, never served with a silent gap."""
+    live, token = live_admin
+    async with api(live, token) as http:
+        for value in (1, 2):
+            await http.put("/controller", json={"minimum_job_age_backoff": value})
+    future = datetime.now(UTC) + timedelta(days=1)
+    removed = await asyncio.wrap_future(live.call(live.app.state.ctx.store.db.prune_changes(future)))
+    assert removed > 0
+    ws = await subscribe(live, token, "?since=0")
+    with pytest.raises(ConnectionClosed) as closed:
+        await asyncio.wait_for(ws.recv(), RECV_TIMEOUT_S)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
+
+
+async def test_bad_extension_parameter_is_refused_before_upgrade(live_admin: tuple[Any, str]) -> None:
+    live, token = live_admin
+    async with httpx.AsyncClient() as http:
+        response = await http.get(
+            f"{live.base_url}/api/v1/ws/events?since=-4",
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Connection": "Upgrade",
+                "Upgrade": "websocket",
+                "Sec-WebSocket-Version": "13",
+                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            },
+        )
+    assert response.status_code == 400
+
+
+async def test_password_change_closes_that_users_sockets(live_admin: tuple[Any, str]) -> None:
+    """GARM closes a user's websockets when its password generation changes (spec §1.4); pygarm emits
+    the user/update that makes this work, and the old token stops working."""
+    live, token = live_admin
+    ws = await subscribe(live, token)
+    async with api(live, token) as http:
+        me = (await http.get("/users")).json()[0]
+        response = await http.put(f"/users/{me['id']}/password", json={"password": ADMIN_PASSWORD + "-new!"})
+        assert response.status_code == 200, response.text
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:  # the user/update frame itself may come first
+            frame = await next_frame(ws)
+            assert frame["entity-type"] == "user"
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1000
+    async with api(live, token) as http:
+        assert (await http.get("/controller")).status_code == 401

@@ -134,7 +134,8 @@ async def run_phase(
     p50, p99, worst = (percentile(latencies, q) * 1000 for q in (0.5, 0.99, 1.0))
     print(f"   publish→receive latency ms: p50 {p50:.2f}  p99 {p99:.2f}  max {worst:.2f}")
     print(
-        f"   CPU busy: server {server_cpu / elapsed:.0%}, load generator {client_cpu / elapsed:.0%} of a core;"
+        f"   CPU busy: server {server_cpu / elapsed:.0%}, load generator {client_cpu / elapsed:.0%}"
+        " of a core;"
         f" server CPU per update {server_cpu / updates * 1000:.2f} ms"
     )
     print(

@@ -191,10 +191,16 @@ class FakePoolManagers:
 
     def __init__(self, statuses: dict[str, PoolManagerStatus]) -> None:
         self.statuses = statuses
+        self.deleted: list[tuple[str, bool, bool]] = []
 
     def status(self, kind: EntityKind, entity_id: str) -> PoolManagerStatus | None:
         return self.statuses.get(entity_id)
 
+    async def delete_runner(self, instance_name: str, *, force: bool, bypass_gh_unauthorized: bool) -> None:
+        self.deleted.append((instance_name, force, bypass_gh_unauthorized))
 
-def install_pool_managers(app: FastAPI, statuses: dict[str, PoolManagerStatus]) -> None:
-    app.state.ctx.services["pool_managers"] = FakePoolManagers(statuses)
+
+def install_pool_managers(app: FastAPI, statuses: dict[str, PoolManagerStatus]) -> FakePoolManagers:
+    managers = FakePoolManagers(statuses)
+    app.state.ctx.services["pool_managers"] = managers
+    return managers

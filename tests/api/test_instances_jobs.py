@@ -336,13 +336,13 @@ async def test_job_deletes(app: FastAPI, admin_client: httpx.AsyncClient, setup:
 async def test_delete_route_with_pool_managers(
     app: FastAPI, admin_client: httpx.AsyncClient, setup: dict[str, Any]
 ) -> None:
-    """Runner spec §2.12: with a running pool manager no bypass is needed; a stopped one is 409."""
+    """Runner spec §2.12: after the status check the route hands the delete to the pool managers
+    (which unregister the runner from GitHub and apply the 409 rule), with GARM's query flags."""
     store = store_of(app)
     await store.create_instance(setup["pool"]["id"], new_instance(status="running"))
-    repo_id = setup["repo"]["id"]
-    install_pool_managers(app, {repo_id: PoolManagerStatus(running=False, failure_reason="401")})
-    assert (await admin_client.delete("/api/v1/instances/garm-AbC123")).status_code == 409
-    install_pool_managers(app, {repo_id: PoolManagerStatus(running=True)})
+    managers = install_pool_managers(app, {setup["repo"]["id"]: PoolManagerStatus(running=True)})
     response = await admin_client.delete("/api/v1/instances/garm-AbC123?forceRemove=true")
+    assert response.status_code == 200 and response.content == b""
+    response = await admin_client.delete("/api/v1/instances/garm-AbC123?bypassGHUnauthorized=1")
     assert response.status_code == 200
-    assert (await store.get_instance("garm-AbC123")).status == "pending_force_delete"
+    assert managers.deleted == [("garm-AbC123", True, False), ("garm-AbC123", False, True)]

@@ -225,7 +225,7 @@ def _mount_flat(app: FastAPI, router: APIRouter, prefix: str) -> None:
             app.router.add_api_route(
                 prefix + route.path,
                 route.endpoint,
-                methods=sorted(route.methods),
+                methods=sorted(route.methods or ()),
                 name=route.name,
                 tags=route.tags,
                 include_in_schema=route.include_in_schema,

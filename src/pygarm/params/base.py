@@ -93,9 +93,10 @@ class GoRequest(BaseModel):
         super().__pydantic_init_subclass__(**kwargs)
         # JSON names match case-insensitively, as in Go; Python field names are accepted too, for
         # code that builds a request from keyword arguments.
-        cls._aliases_by_folded_key = {name: field.alias or name for name, field in cls.model_fields.items()}
+        fields = cls.model_fields.items()
+        cls._aliases_by_folded_key = {name: field.alias or name for name, field in fields}
         cls._aliases_by_folded_key.update(
-            {(field.alias or name).casefold(): field.alias or name for name, field in cls.model_fields.items()}
+            {(field.alias or name).casefold(): field.alias or name for name, field in fields}
         )
         # Fields defaulting to None stand for Go pointers, slices or maps: there `null` is a value.
         cls._pointer_aliases = frozenset(

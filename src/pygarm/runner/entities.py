@@ -21,10 +21,14 @@ from pygarm.store.entity_kinds import Entity, EntityKind
 
 
 class PoolManagerStatusSource(Protocol):
-    """What the pool-manager registry will offer the REST layer (``runner/pool`` in GARM)."""
+    """What the pool-manager registry (``runner/pool/registry.py``) offers the REST layer."""
 
     def status(self, kind: EntityKind, entity_id: str) -> PoolManagerStatus | None:
         """The live status of an entity's pool manager; ``None`` when it has none."""
+        ...
+
+    async def delete_runner(self, instance_name: str, *, force: bool, bypass_gh_unauthorized: bool) -> None:
+        """GARM's ``DeleteRunner`` (runner spec §2.12): unregister from GitHub, then mark for deletion."""
         ...
 
 

@@ -1,14 +1,11 @@
-"""``DELETE /api/v1/instances/{name}``: the checks GARM makes before a runner is marked for deletion
+"""``DELETE /api/v1/instances/{name}``: the checks GARM makes before a runner is deleted
 (``runner/runner.go:829-861``, ``runner/pool/pool.go:1570-1633``, runner spec §2.12).
 
-The route only *marks* the instance (``pending_delete``, or ``pending_force_delete`` with
-``forceRemove``) and emits ``instance/update``; the pool manager's delete loop does the rest.
-
-Until pool managers exist no registry is configured, and an entity without a running pool manager is
-exactly GARM's 409 ``pool manager is not running for <entity>`` unless ``bypassGHUnauthorized=true``.
-So for now a delete needs ``bypassGHUnauthorized=true``, as it would in GARM against an entity whose
-manager failed to start. When the pool managers arrive, they must also remove the runner from GitHub
-first when ``agent_id != 0`` (404 ignored, 422 → 400, 401 → manager stops running), as GARM does.
+The route checks the instance's status, then hands over to the owning entity's pool manager, which
+removes the runner from GitHub when it has an ``agent_id`` (404 ignored, 422 → 400, 401 stops the
+manager) and marks the instance ``pending_delete`` (``pending_force_delete`` with ``forceRemove``); its
+delete loop does the rest. Without a running pool manager the answer is GARM's 409 ``pool manager is
+not running for <entity>``, unless ``bypassGHUnauthorized=true``: then the instance is only marked.
 """
 
 from __future__ import annotations
@@ -58,10 +55,11 @@ async def delete_instance(
         raise BadRequestError(
             f'runner must be in one of the following states: "{", ".join(DELETABLE_STATUSES)}"'
         )
+    if managers is not None:
+        await managers.delete_runner(name, force=force_remove, bypass_gh_unauthorized=bypass_gh_unauthorized)
+        return
     if not bypass_gh_unauthorized:
-        kind, entity_id, display = pool_owner(await store.get_pool(instance.pool_id))
-        manager = managers.status(kind, entity_id) if managers is not None else None
-        if manager is None or not manager.running:
-            raise ConflictError(f"pool manager is not running for {display}")
+        _kind, _entity_id, display = pool_owner(await store.get_pool(instance.pool_id))
+        raise ConflictError(f"pool manager is not running for {display}")
     status = STATUS_PENDING_FORCE_DELETE if force_remove else STATUS_PENDING_DELETE
     await store.update_instance(name, UpdateInstanceParams(status=status))

@@ -174,12 +174,14 @@ class EventsSection(_Section):
     """How long change-log rows are kept (Go duration)."""
     queue_limit: int = Field(default=1024, ge=16)
     """Events buffered per subscriber before it is closed as too slow."""
+    poll_interval: str = "2s"
+    """How often the hub reads the change log as a safety net (other processes, lost wake-ups)."""
     ping_interval: str = "54s"
     """Server ping period (GARM: pongWait*9/10)."""
     ping_timeout: str = "60s"
     """Close a connection this long after an unanswered ping (GARM: pongWait)."""
 
-    @field_validator("retention", "ping_interval", "ping_timeout")
+    @field_validator("retention", "poll_interval", "ping_interval", "ping_timeout")
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_go_duration(value)

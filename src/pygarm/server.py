@@ -1,7 +1,9 @@
 """Running the app under uvicorn with the settings the design notes measured (§0, §4).
 
 ``websockets-sansio`` with per-message deflate off: uvicorn's default deflate doubles the memory of
-every idle subscriber and costs ~15 % of fan-out throughput. Pings come from the websocket library
+every idle subscriber and costs ~15 % of fan-out throughput. httptools and uvloop take a third off
+the time of a small request here (docs/performance.md); ``PYGARM_HTTP=h11`` / ``PYGARM_LOOP=asyncio``
+switch back for comparisons. Pings come from the websocket library
 itself (GARM's 54 s period and 60 s pong wait by default), so there is no second heartbeat.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 from typing import Any
 
 import uvicorn
@@ -31,8 +34,8 @@ def uvicorn_config(settings: Settings, *, host: str | None = None, port: int | N
         host=host if host is not None else settings.apiserver.bind,
         port=port if port is not None else settings.apiserver.port,
         ws="websockets-sansio",
-        http=os.environ.get("PYGARM_HTTP", "auto"),
-        loop=os.environ.get("PYGARM_LOOP", "auto"),
+        http=os.environ.get("PYGARM_HTTP", "httptools"),
+        loop=os.environ.get("PYGARM_LOOP", "uvloop" if sys.platform != "win32" else "asyncio"),
         ws_per_message_deflate=False,
         ws_max_size=WS_MAX_INBOUND_BYTES,
         ws_ping_interval=parse_go_duration(settings.events.ping_interval),

@@ -50,6 +50,7 @@ from pygarm.runner.pool import POOL_MANAGERS_SERVICE, PoolManagerRegistry
 from pygarm.store.crypto import Sealer
 from pygarm.store.db import Database
 from pygarm.store.migrate import upgrade_to_head
+from pygarm.store.notify import ChangeNotifyListener
 from pygarm.store.store import Store
 from pygarm.version import __version__
 
@@ -84,7 +85,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await store.init_controller()
     await store.ensure_default_endpoint()
     await _seed_controller_urls(store, settings)
-    hub = Hub(db.read_changes_after, await db.last_seq(), queue_limit=settings.events.queue_limit)
+    hub = Hub(
+        db.read_changes_after,
+        await db.last_seq(),
+        queue_limit=settings.events.queue_limit,
+        poll_interval=parse_go_duration(settings.events.poll_interval),
+    )
     hub.add_listener(store.cache.on_change)
     db.set_commit_listener(hub.publish)
     await hub.start()
@@ -93,6 +99,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.pruned_through = db.pruned_through
     access_guard = AccessGuard(hub, store.user_token_still_valid)
     access_guard.start()
+    notify_listener = None
+    if settings.database.backend == "postgresql":  # other processes may write: wake on their commits
+        notify_listener = ChangeNotifyListener(settings.database.postgresql.dsn, hub.wake)
+        notify_listener.start()
     app.state.access_guard = access_guard
     app.state.log_broadcaster = _start_log_broadcaster(settings)
     tokens = TokenService(settings.jwt_auth.secret, settings.jwt_auth.ttl_seconds)
@@ -118,6 +128,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await ws_events.close_websockets(app)
         _stop_log_broadcaster(app.state.log_broadcaster)
         await access_guard.stop()
+        if notify_listener is not None:
+            await notify_listener.stop()
         db.set_commit_listener(None)
         await hub.stop()
         await asyncio.to_thread(db.close)

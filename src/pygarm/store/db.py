@@ -39,8 +39,14 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite writer waits for another process's write lock before failing."""
 READER_THREADS = 4
 """Concurrent reads; SQLite in WAL mode lets readers run beside the single writer."""
+CHANGE_NOTIFY_CHANNEL = "pygarm_changes"
+"""PostgreSQL channel on which commits with changes are announced to other processes."""
 CHANGELOG_ADVISORY_LOCK = 0x6761726D
 """PostgreSQL advisory lock key ("garm") that orders change-log inserts across processes."""
+
+
+_INSERT_CHANGE = insert(change_events).returning(change_events.c.seq)
+"""Built once: every write transaction runs it, and building it each time cost more than executing."""
 
 
 class WriteTx:
@@ -65,17 +71,18 @@ class WriteTx:
             return []
         if serialize_commits:
             self.conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({CHANGELOG_ADVISORY_LOCK})")
+            # Delivered at commit to every process LISTENing (store/notify.py); never on rollback.
+            self.conn.exec_driver_sql(f"NOTIFY {CHANGE_NOTIFY_CHANNEL}")
         changes = []
         for entity_type, operation, payload in self._pending:
             seq = self.conn.execute(
-                insert(change_events)
-                .values(
-                    entity_type=entity_type.value,
-                    operation=operation.value,
-                    payload=payload,
-                    created_at=self.now,
-                )
-                .returning(change_events.c.seq)
+                _INSERT_CHANGE,
+                {
+                    "entity_type": entity_type.value,
+                    "operation": operation.value,
+                    "payload": payload,
+                    "created_at": self.now,
+                },
             ).scalar_one()
             changes.append(Change(seq, entity_type, operation, payload, self.now))
         return changes

@@ -53,6 +53,10 @@ class GarmServer(uvicorn.Server):
     """uvicorn, but open websockets get GARM's close 1000 on shutdown instead of uvicorn's 1012."""
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # Stop accepting first: a client reconnecting during the close handshake would otherwise be
+        # let in, only to get uvicorn's 1012 a moment later.
+        for server in self.servers:
+            server.close()
         app: Any = self.config.app
         await close_websockets(app)
         await super().shutdown(sockets)

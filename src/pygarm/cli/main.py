@@ -27,7 +27,7 @@ from typing import Annotated
 
 import typer
 
-from pygarm.cli import controller, entities, events, github, pools, profile, runners, users
+from pygarm.cli import controller, entities, events, github, logs, pools, profile, runners, users
 from pygarm.cli._common import RootGroup, State
 from pygarm.cli.serve import serve
 
@@ -72,6 +72,7 @@ app.add_typer(runners.provider_app, name="provider")
 app.add_typer(users.app, name="user")
 app.command("events")(events.events)
 app.command("debug-events", help="The same as `events`, under garm-cli's name.")(events.events)
+app.command("debug-log")(logs.debug_log)
 
 
 def main() -> None:

@@ -124,7 +124,7 @@ async def test_deletes_tolerate_empty_bodies(face_factory: Callable[..., Face]) 
 
 def test_faces_have_the_same_route_methods() -> None:
     def routes(cls: type) -> set[str]:
-        return {name for name in vars(cls) if not name.startswith("_")}
+        return {name for name in dir(cls) if not name.startswith("_")}
 
     assert routes(GarmClient) - {"close"} == routes(AsyncGarmClient) - {"aclose"}
     assert len(routes(GarmClient)) > 60

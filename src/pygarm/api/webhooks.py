@@ -65,11 +65,18 @@ async def _handle(request: Request, ctx: AppContext, controller_id: str | None) 
     return empty_json_response()
 
 
-@router.api_route("/webhooks", methods=ANY_METHOD)
+# GitHub POSTs; GARM answers any method the same way. Only POST goes in the OpenAPI document (one
+# operation per method would repeat the operation ID).
+_OTHER_METHODS = [method for method in ANY_METHOD if method != "POST"]
+
+
+@router.api_route("/webhooks", methods=["POST"])
+@router.api_route("/webhooks", methods=_OTHER_METHODS, include_in_schema=False)
 async def webhook(request: Request, ctx: ContextDep) -> Response:
     return await _handle(request, ctx, None)
 
 
-@router.api_route("/webhooks/{controller_id}", methods=ANY_METHOD)
+@router.api_route("/webhooks/{controller_id}", methods=["POST"])
+@router.api_route("/webhooks/{controller_id}", methods=_OTHER_METHODS, include_in_schema=False)
 async def controller_webhook(controller_id: str, request: Request, ctx: ContextDep) -> Response:
     return await _handle(request, ctx, controller_id)

@@ -2,26 +2,20 @@
 
 GARM serves the same eleven routes under ``/repositories``, ``/organizations`` and ``/enterprises``;
 :class:`EntityRoutes` builds them for one collection, and the clients bind each instance's methods.
+Five of the eleven are the pool and runner routes below nested under one entity
+(``/repositories/{id}/pools/{pool_id}`` is ``/pools/{pool_id}`` of that repository), so an entity's
+route is the global route's call with the entity's path in front.
 """
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+import dataclasses
+from typing import Any, Generic, TypedDict, TypeVar, Unpack
 
 from pydantic import BaseModel
 
-from pygarm.client._core import (
-    UNSET,
-    Call,
-    Unset,
-    decode_list,
-    decode_model,
-    decode_nothing,
-    encode_body,
-    given,
-    make_request,
-    path,
-)
+from pygarm.client._core import Call, Unset, decode_list, decode_model, decode_nothing, encode_body, path
+from pygarm.client._routes import update_body
 from pygarm.params.base import GoRequest
 from pygarm.params.entity_requests import (
     CreateEnterpriseParams,
@@ -33,6 +27,7 @@ from pygarm.params.entity_requests import (
 )
 from pygarm.params.models import Enterprise, Instance, Organization, Pool, Repository
 
+T = TypeVar("T")
 EntityT = TypeVar("EntityT", bound=BaseModel)
 CreateT = TypeVar("CreateT", bound=GoRequest)
 
@@ -40,9 +35,34 @@ CreateT = TypeVar("CreateT", bound=GoRequest)
 # --- repositories, organizations, enterprises and their pools ---------------------------------------
 
 
+class EntityChanges(TypedDict, total=False):
+    credentials_name: str | Unset
+    webhook_secret: str | Unset
+    pool_balancer_type: str | Unset
+
+
+class PoolChanges(TypedDict, total=False):
+    """The keyword arguments of ``update_pool`` and ``update_<entity>_pool``."""
+
+    runner_prefix: str | Unset
+    tags: list[str] | Unset
+    enabled: bool | Unset
+    max_runners: int | Unset
+    min_idle_runners: int | Unset
+    runner_bootstrap_timeout: int | Unset
+    image: str | Unset
+    flavor: str | Unset
+    os_type: str | Unset
+    os_arch: str | Unset
+    extra_specs: Any
+    github_runner_group: str | Unset
+    priority: int | Unset
+
+
 class EntityRoutes(Generic[EntityT, CreateT]):
     """The eleven routes GARM serves identically under ``/repositories``, ``/organizations`` and
-    ``/enterprises``; one instance per collection."""
+    ``/enterprises``; one instance per collection. The pool and runner methods nest the module's
+    builders of the same name (``get_pool`` → :func:`get_pool`) under the entity."""
 
     def __init__(self, collection: str, model: type[EntityT], create_model: type[CreateT]) -> None:
         self.collection = collection
@@ -51,6 +71,10 @@ class EntityRoutes(Generic[EntityT, CreateT]):
 
     def _path(self, suffix: str, *params: str) -> str:
         return path("/" + self.collection + suffix, *params)
+
+    def _nested(self, entity_id: str, call: Call[T]) -> Call[T]:
+        """A global pool or runner route's ``call``, for the pools of this one entity."""
+        return dataclasses.replace(call, path=self._path("/{}", entity_id) + call.path)
 
     def list_all(self) -> Call[list[EntityT]]:
         """``GET /<collection>``: all of them (GARM answers ``null`` for none; this returns ``[]``)."""
@@ -64,21 +88,9 @@ class EntityRoutes(Generic[EntityT, CreateT]):
         """``POST /<collection>``."""
         return Call("POST", "/" + self.collection, decode_model(self.model), encode_body(params))
 
-    def update(
-        self,
-        entity_id: str,
-        *,
-        credentials_name: str | Unset = UNSET,
-        webhook_secret: str | Unset = UNSET,
-        pool_balancer_type: str | Unset = UNSET,
-    ) -> Call[EntityT]:
+    def update(self, entity_id: str, **changes: Unpack[EntityChanges]) -> Call[EntityT]:
         """``PUT /<collection>/{id}``: new credentials, webhook secret or pool balancer type."""
-        values = given(
-            credentials_name=credentials_name,
-            webhook_secret=webhook_secret,
-            pool_balancer_type=pool_balancer_type,
-        )
-        body = encode_body(make_request(UpdateEntityParams, **values))
+        body = update_body(UpdateEntityParams, changes)
         return Call("PUT", self._path("/{}", entity_id), decode_model(self.model), body)
 
     def delete(self, entity_id: str, *, keep_webhook: bool = False) -> Call[None]:
@@ -88,7 +100,7 @@ class EntityRoutes(Generic[EntityT, CreateT]):
 
     def list_pools(self, entity_id: str) -> Call[list[Pool]]:
         """``GET /<collection>/{id}/pools``."""
-        return Call("GET", self._path("/{}/pools", entity_id), decode_list(Pool))
+        return self._nested(entity_id, list_pools())
 
     def create_pool(self, entity_id: str, params: CreatePoolParams) -> Call[Pool]:
         """``POST /<collection>/{id}/pools``."""
@@ -96,53 +108,19 @@ class EntityRoutes(Generic[EntityT, CreateT]):
 
     def get_pool(self, entity_id: str, pool_id: str) -> Call[Pool]:
         """``GET /<collection>/{id}/pools/{pool_id}``."""
-        return Call("GET", self._path("/{}/pools/{}", entity_id, pool_id), decode_model(Pool))
+        return self._nested(entity_id, get_pool(pool_id))
 
-    def update_pool(
-        self,
-        entity_id: str,
-        pool_id: str,
-        *,
-        runner_prefix: str | Unset = UNSET,
-        tags: list[str] | Unset = UNSET,
-        enabled: bool | Unset = UNSET,
-        max_runners: int | Unset = UNSET,
-        min_idle_runners: int | Unset = UNSET,
-        runner_bootstrap_timeout: int | Unset = UNSET,
-        image: str | Unset = UNSET,
-        flavor: str | Unset = UNSET,
-        os_type: str | Unset = UNSET,
-        os_arch: str | Unset = UNSET,
-        extra_specs: Any = UNSET,
-        github_runner_group: str | Unset = UNSET,
-        priority: int | Unset = UNSET,
-    ) -> Call[Pool]:
+    def update_pool(self, entity_id: str, pool_id: str, **changes: Unpack[PoolChanges]) -> Call[Pool]:
         """``PUT /<collection>/{id}/pools/{pool_id}``: as :func:`update_pool`, through the entity."""
-        values = given(
-            runner_prefix=runner_prefix,
-            tags=tags,
-            enabled=enabled,
-            max_runners=max_runners,
-            min_idle_runners=min_idle_runners,
-            runner_bootstrap_timeout=runner_bootstrap_timeout,
-            image=image,
-            flavor=flavor,
-            os_type=os_type,
-            os_arch=os_arch,
-            extra_specs=extra_specs,
-            github_runner_group=github_runner_group,
-            priority=priority,
-        )
-        path_ = self._path("/{}/pools/{}", entity_id, pool_id)
-        return Call("PUT", path_, decode_model(Pool), pool_update_body(values))
+        return self._nested(entity_id, update_pool(pool_id, **changes))
 
     def delete_pool(self, entity_id: str, pool_id: str) -> Call[None]:
         """``DELETE /<collection>/{id}/pools/{pool_id}``: refused while the pool has runners."""
-        return Call("DELETE", self._path("/{}/pools/{}", entity_id, pool_id), decode_nothing)
+        return self._nested(entity_id, delete_pool(pool_id))
 
     def list_instances(self, entity_id: str) -> Call[list[Instance]]:
         """``GET /<collection>/{id}/instances``: the runners of all its pools."""
-        return Call("GET", self._path("/{}/instances", entity_id), decode_list(Instance))
+        return self._nested(entity_id, list_instances())
 
 
 REPOSITORIES = EntityRoutes("repositories", Repository, CreateRepoParams)
@@ -163,44 +141,9 @@ def get_pool(pool_id: str) -> Call[Pool]:
     return Call("GET", path("/pools/{}", pool_id), decode_model(Pool))
 
 
-def update_pool(
-    pool_id: str,
-    *,
-    runner_prefix: str | Unset = UNSET,
-    tags: list[str] | Unset = UNSET,
-    enabled: bool | Unset = UNSET,
-    max_runners: int | Unset = UNSET,
-    min_idle_runners: int | Unset = UNSET,
-    runner_bootstrap_timeout: int | Unset = UNSET,
-    image: str | Unset = UNSET,
-    flavor: str | Unset = UNSET,
-    os_type: str | Unset = UNSET,
-    os_arch: str | Unset = UNSET,
-    extra_specs: Any = UNSET,
-    github_runner_group: str | Unset = UNSET,
-    priority: int | Unset = UNSET,
-) -> Call[Pool]:
+def update_pool(pool_id: str, **changes: Unpack[PoolChanges]) -> Call[Pool]:
     """``PUT /pools/{id}``: change the given fields; ``tags`` replaces the whole set."""
-    values = given(
-        runner_prefix=runner_prefix,
-        tags=tags,
-        enabled=enabled,
-        max_runners=max_runners,
-        min_idle_runners=min_idle_runners,
-        runner_bootstrap_timeout=runner_bootstrap_timeout,
-        image=image,
-        flavor=flavor,
-        os_type=os_type,
-        os_arch=os_arch,
-        extra_specs=extra_specs,
-        github_runner_group=github_runner_group,
-        priority=priority,
-    )
-    return Call("PUT", path("/pools/{}", pool_id), decode_model(Pool), pool_update_body(values))
-
-
-def pool_update_body(values: dict[str, Any]) -> bytes:
-    return encode_body(make_request(UpdatePoolParams, **values))
+    return Call("PUT", path("/pools/{}", pool_id), decode_model(Pool), update_body(UpdatePoolParams, changes))
 
 
 def delete_pool(pool_id: str) -> Call[None]:
@@ -233,3 +176,8 @@ def delete_instance(
     if bypass_github_unauthorized:
         query["bypassGHUnauthorized"] = "true"
     return Call("DELETE", path("/instances/{}", name), decode_nothing, query=query)
+
+
+# Each ``…Changes`` is the field list of its model (``update_body`` checks keywords against the model).
+assert PoolChanges.__optional_keys__ == UpdatePoolParams.model_fields.keys()
+assert EntityChanges.__optional_keys__ == UpdateEntityParams.model_fields.keys()

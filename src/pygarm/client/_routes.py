@@ -3,15 +3,19 @@ auth, controller, providers, jobs, users and GitHub endpoints/credentials here, 
 runner routes in ``_entity_routes.py``.
 
 One builder per route, typed with the ``params`` models; the client faces bind each builder to a method
-(``_binding.py``), so a route is written once for both. Update builders take keyword arguments that
-default to :data:`~pygarm.client._core.UNSET`: only the arguments given are sent, because GARM reads an
-absent field as "leave as is" and a present zero as a value.
+(``_binding.py``), so a route is written once for both. Update builders take the fields of their
+``Update…Params`` model as keyword arguments, typed by a ``…Changes`` ``TypedDict``: only the fields
+given are sent (one given as :data:`~pygarm.client._core.UNSET` counts as not given), because GARM reads
+an absent field as "leave as is" and a present zero as a value. :func:`update_body` builds every
+update's body.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, TypedDict, Unpack
+
 from pygarm.client._core import (
-    UNSET,
     Call,
     Unset,
     decode_list,
@@ -22,6 +26,7 @@ from pygarm.client._core import (
     make_request,
     path,
 )
+from pygarm.params.base import GoRequest
 from pygarm.params.github_requests import (
     CreateGithubCredentialsParams,
     CreateGithubEndpointParams,
@@ -47,6 +52,17 @@ from pygarm.params.requests import (
     UserPasswordParams,
 )
 
+
+def update_body(model: type[GoRequest], changes: Mapping[str, Any]) -> bytes:
+    """The body of an update: the ``changes`` that are not ``UNSET``, as ``model`` encodes them. The
+    type checker limits the keywords to the builder's ``…Changes``; this does the same at run time
+    (against the model's fields), so a misspelt field is an error, not a silent no-op."""
+    unknown = sorted(changes.keys() - model.model_fields.keys())
+    if unknown:
+        raise TypeError(f"{model.__name__} got an unexpected keyword argument {unknown[0]!r}")
+    return encode_body(make_request(model, **given(**changes)))
+
+
 # --- auth, controller, providers, jobs ------------------------------------------------------------
 
 
@@ -71,21 +87,16 @@ def get_controller_info() -> Call[ControllerInfo]:
     return Call("GET", "/controller-info", decode_model(ControllerInfo))
 
 
-def update_controller(
-    *,
-    metadata_url: str | Unset = UNSET,
-    callback_url: str | Unset = UNSET,
-    webhook_url: str | Unset = UNSET,
-    minimum_job_age_backoff: int | Unset = UNSET,
-) -> Call[ControllerInfo]:
+class ControllerChanges(TypedDict, total=False):
+    metadata_url: str | Unset
+    callback_url: str | Unset
+    webhook_url: str | Unset
+    minimum_job_age_backoff: int | Unset
+
+
+def update_controller(**changes: Unpack[ControllerChanges]) -> Call[ControllerInfo]:
     """``PUT /controller``: change the given URLs / backoff, leave the rest."""
-    values = given(
-        metadata_url=metadata_url,
-        callback_url=callback_url,
-        webhook_url=webhook_url,
-        minimum_job_age_backoff=minimum_job_age_backoff,
-    )
-    body = encode_body(make_request(UpdateControllerParams, **values))
+    body = update_body(UpdateControllerParams, changes)
     return Call("PUT", "/controller", decode_model(ControllerInfo), body)
 
 
@@ -117,17 +128,15 @@ def get_user(user_id: str) -> Call[User]:
     return Call("GET", path("/users/{}", user_id), decode_model(User))
 
 
-def update_user(
-    user_id: str,
-    *,
-    full_name: str | Unset = UNSET,
-    enabled: bool | Unset = UNSET,
-    password: str | Unset = UNSET,
-) -> Call[User]:
+class UserChanges(TypedDict, total=False):
+    full_name: str | Unset
+    enabled: bool | Unset
+    password: str | Unset
+
+
+def update_user(user_id: str, **changes: Unpack[UserChanges]) -> Call[User]:
     """``PUT /users/{id}`` (pygarm extension): the last enabled admin cannot be disabled."""
-    body = encode_body(
-        make_request(UpdateUserParams, **given(full_name=full_name, enabled=enabled, password=password))
-    )
+    body = update_body(UpdateUserParams, changes)
     return Call("PUT", path("/users/{}", user_id), decode_model(User), body)
 
 
@@ -155,24 +164,17 @@ def create_github_endpoint(params: CreateGithubEndpointParams) -> Call[GithubEnd
     return Call("POST", "/github/endpoints", decode_model(GithubEndpoint), encode_body(params))
 
 
-def update_github_endpoint(
-    name: str,
-    *,
-    description: str | Unset = UNSET,
-    api_base_url: str | Unset = UNSET,
-    upload_base_url: str | Unset = UNSET,
-    base_url: str | Unset = UNSET,
-    ca_cert_bundle: bytes | Unset = UNSET,
-) -> Call[GithubEndpoint]:
+class EndpointChanges(TypedDict, total=False):
+    description: str | Unset
+    api_base_url: str | Unset
+    upload_base_url: str | Unset
+    base_url: str | Unset
+    ca_cert_bundle: bytes | Unset
+
+
+def update_github_endpoint(name: str, **changes: Unpack[EndpointChanges]) -> Call[GithubEndpoint]:
     """``PUT /github/endpoints/{name}`` (``github.com`` itself cannot be changed)."""
-    values = given(
-        description=description,
-        api_base_url=api_base_url,
-        upload_base_url=upload_base_url,
-        base_url=base_url,
-        ca_cert_bundle=ca_cert_bundle,
-    )
-    body = encode_body(make_request(UpdateGithubEndpointParams, **values))
+    body = update_body(UpdateGithubEndpointParams, changes)
     return Call("PUT", path("/github/endpoints/{}", name), decode_model(GithubEndpoint), body)
 
 
@@ -196,20 +198,28 @@ def create_github_credentials(params: CreateGithubCredentialsParams) -> Call[Git
     return Call("POST", "/github/credentials", decode_model(GithubCredentials), encode_body(params))
 
 
+class CredentialsChanges(TypedDict, total=False):
+    name: str | Unset
+    description: str | Unset
+    pat: GithubPATParams | Unset
+    app: GithubAppParams | Unset
+
+
 def update_github_credentials(
-    credentials_id: int,
-    *,
-    name: str | Unset = UNSET,
-    description: str | Unset = UNSET,
-    pat: GithubPATParams | Unset = UNSET,
-    app: GithubAppParams | Unset = UNSET,
+    credentials_id: int, **changes: Unpack[CredentialsChanges]
 ) -> Call[GithubCredentials]:
     """``PUT /github/credentials/{id}``: rename, describe, or replace the secret (same auth type)."""
-    values = given(name=name, description=description, pat=pat, app=app)
-    body = encode_body(make_request(UpdateGithubCredentialsParams, **values))
+    body = update_body(UpdateGithubCredentialsParams, changes)
     return Call("PUT", path("/github/credentials/{}", credentials_id), decode_model(GithubCredentials), body)
 
 
 def delete_github_credentials(credentials_id: int) -> Call[None]:
     """``DELETE /github/credentials/{id}``: 204, also when the id does not exist."""
     return Call("DELETE", path("/github/credentials/{}", credentials_id), decode_nothing)
+
+
+# Each ``…Changes`` is the field list of its model (``update_body`` checks keywords against the model).
+assert ControllerChanges.__optional_keys__ == UpdateControllerParams.model_fields.keys()
+assert UserChanges.__optional_keys__ == UpdateUserParams.model_fields.keys()
+assert EndpointChanges.__optional_keys__ == UpdateGithubEndpointParams.model_fields.keys()
+assert CredentialsChanges.__optional_keys__ == UpdateGithubCredentialsParams.model_fields.keys()

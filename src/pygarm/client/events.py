@@ -15,11 +15,12 @@ and deflate costs memory on both ends (design notes §4). Server pings are answe
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Final
+from typing import Any, Final
 
 from websockets.asyncio.client import ClientConnection as AsyncConnection
 from websockets.asyncio.client import connect as async_connect
@@ -54,33 +55,39 @@ BINARY_MESSAGE: Final = 2
 """gorilla/websocket's ``BinaryMessage``."""
 
 
+_CONNECT_FAILURES: Final = (OSError, TimeoutError, WebSocketException)
+"""What a failed connection attempt raises; :func:`connect_error` turns each into a client error."""
+
+
+def _connect_options(token: str) -> dict[str, Any]:
+    """The handshake and keepalive settings of every events connection, sync or async."""
+    return {
+        "additional_headers": auth_header(token),
+        "compression": None,
+        "max_size": MAX_FRAME_BYTES,
+        "open_timeout": OPEN_TIMEOUT_S,
+        "ping_interval": PING_INTERVAL_S,
+        "ping_timeout": PING_TIMEOUT_S,
+        "close_timeout": CLOSE_TIMEOUT_S,
+        "proxy": None,  # direct, like GARM's dialer; no proxy from the environment
+    }
+
+
 def _open_sync(url: str, token: str) -> SyncConnection:
-    return sync_connect(
-        url,
-        additional_headers=auth_header(token),
-        compression=None,
-        max_size=MAX_FRAME_BYTES,
-        open_timeout=OPEN_TIMEOUT_S,
-        ping_interval=PING_INTERVAL_S,
-        ping_timeout=PING_TIMEOUT_S,
-        close_timeout=CLOSE_TIMEOUT_S,
-        proxy=None,  # direct, like GARM's dialer; no proxy from the environment
-        legacy=True,  # a connection, not websockets' own reconnecting iterator: the core decides that
-    )
+    """A blocking connection, or the client error of the failed attempt."""
+    try:
+        # legacy: a connection, not websockets' own reconnecting iterator: the core decides that
+        return sync_connect(url, legacy=True, **_connect_options(token))
+    except _CONNECT_FAILURES as exc:
+        raise connect_error(url, exc) from exc
 
 
 async def _open_async(url: str, token: str) -> AsyncConnection:
-    return await async_connect(
-        url,
-        additional_headers=auth_header(token),
-        compression=None,
-        max_size=MAX_FRAME_BYTES,
-        open_timeout=OPEN_TIMEOUT_S,
-        ping_interval=PING_INTERVAL_S,
-        ping_timeout=PING_TIMEOUT_S,
-        close_timeout=CLOSE_TIMEOUT_S,
-        proxy=None,
-    )
+    """An asyncio connection, or the client error of the failed attempt."""
+    try:
+        return await async_connect(url, **_connect_options(token))
+    except _CONNECT_FAILURES as exc:
+        raise connect_error(url, exc) from exc
 
 
 def connect_error(url: str, exc: BaseException) -> GarmClientError:
@@ -89,21 +96,39 @@ def connect_error(url: str, exc: BaseException) -> GarmClientError:
         return api_error(exc.response.status_code, bytes(exc.response.body), HandshakeError)
     if isinstance(exc, InvalidURI):
         return ConnectError(f"invalid events URL {url!r}: {exc}")
-    if isinstance(exc, (OSError, TimeoutError, WebSocketException)):
+    if isinstance(exc, _CONNECT_FAILURES):
         return ConnectError(f"cannot connect to {url}: {exc or type(exc).__name__}")
     raise exc
 
 
-class AsyncEventStream:
-    """Typed events from ``url`` until the stream ends; iterate with ``async for``.
+class _SyncSocket:
+    """The current connection of a blocking reader and the flag that stops it, shared between the
+    reading thread and whichever thread calls ``close()`` / ``stop()``."""
 
-    Ends quietly when the server closes normally (without ``reconnect``) or when the caller stops
-    iterating; raises :class:`~pygarm.client.errors.HandshakeError`, ``ConnectError``,
-    ``FilterRejected`` or ``EventsClosedError`` otherwise. With ``reconnect=True`` it reconnects after
-    drops and server restarts (the first connection must succeed), re-sends the filter, and reports each
-    :class:`~pygarm.client._protocol.Gap` to ``on_gap`` (default: a logged warning). ``delays`` makes the
-    iterator of waits between attempts (default: :func:`~pygarm.client.backoff`).
-    """
+    def __init__(self) -> None:
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+        self.conn: SyncConnection | None = None
+
+    def adopt(self, ws: SyncConnection) -> None:
+        """The reading thread opened ``ws``; close it at once if a stop came while it was opening."""
+        with self.lock:
+            self.conn = ws
+        if self.stopping.is_set():
+            ws.close()
+
+    def stop(self) -> None:
+        """Set the flag and close the current connection (1000); safe from any thread, repeatedly."""
+        self.stopping.set()
+        with self.lock:
+            conn = self.conn
+        if conn is not None:
+            conn.close()
+
+
+class _Stream:
+    """What the two iterator faces share: where to connect, with which token, and the core's
+    :class:`~pygarm.client._protocol.StreamState` that makes every decision."""
 
     def __init__(
         self,
@@ -120,6 +145,23 @@ class AsyncEventStream:
         self.state = StreamState(
             filter_message=filter_message, reconnect=reconnect, on_gap=on_gap, delays=delays
         )
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """What a face keeps besides the state; called last by ``__init__`` (the blocking face adds
+        the socket holder its ``close()`` needs)."""
+
+
+class AsyncEventStream(_Stream):
+    """Typed events from ``url`` until the stream ends; iterate with ``async for``.
+
+    Ends quietly when the server closes normally (without ``reconnect``) or when the caller stops
+    iterating; raises :class:`~pygarm.client.errors.HandshakeError`, ``ConnectError``,
+    ``FilterRejected`` or ``EventsClosedError`` otherwise. With ``reconnect=True`` it reconnects after
+    drops and server restarts (the first connection must succeed), re-sends the filter, and reports each
+    :class:`~pygarm.client._protocol.Gap` to ``on_gap`` (default: a logged warning). ``delays`` makes the
+    iterator of waits between attempts (default: :func:`~pygarm.client.backoff`).
+    """
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._run()
@@ -128,8 +170,8 @@ class AsyncEventStream:
         while True:
             try:
                 ws = await _open_async(self.url, self._token)
-            except (OSError, TimeoutError, WebSocketException) as exc:
-                await asyncio.sleep(self.state.failed(connect_error(self.url, exc)))
+            except GarmClientError as exc:
+                await asyncio.sleep(self.state.failed(exc))
                 continue
             opened_at = time.monotonic()
             try:
@@ -151,74 +193,38 @@ class AsyncEventStream:
             await asyncio.sleep(delay)
 
 
-class EventStream:
+class EventStream(_Stream):
     """The blocking twin of :class:`AsyncEventStream` (same arguments, same endings); iterate with
     ``for``. Ctrl-C raises ``KeyboardInterrupt`` out of the loop and the socket is closed on the way;
     :meth:`close` (from any thread) ends the iteration quietly."""
 
-    def __init__(
-        self,
-        url: str,
-        token: str,
-        filter_message: bytes,
-        *,
-        reconnect: bool = False,
-        on_gap: Callable[[Gap], None] | None = None,
-        delays: Callable[[], Iterator[float]] = backoff,
-    ) -> None:
-        self.url = url
-        self._token = token
-        self.state = StreamState(
-            filter_message=filter_message, reconnect=reconnect, on_gap=on_gap, delays=delays
-        )
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
-        self._conn: SyncConnection | None = None
-
     def __iter__(self) -> Iterator[Event]:
-        dial = _dialer(self.url, self._token)
-        for kind, data in _sync_frames(dial, self.state, self._stopping, on_open=self._adopt):
+        dial = functools.partial(_open_sync, self.url, self._token)
+        for kind, data in _sync_frames(dial, self.state, self._socket):
             if kind == TEXT_MESSAGE:
                 event = decode_event(data)
                 if event is not None:
                     yield event
 
+    def _prepare(self) -> None:
+        self._socket = _SyncSocket()
+
     def close(self) -> None:
         """Stop: close the socket (1000) and end the iteration, also while it waits to reconnect."""
-        self._stopping.set()
-        with self._lock:
-            conn = self._conn
-        if conn is not None:
-            conn.close()
-
-    def _adopt(self, ws: SyncConnection) -> None:
-        with self._lock:
-            self._conn = ws
-        if self._stopping.is_set():  # close() ran while this socket was being opened
-            ws.close()
-
-
-def _dialer(url: str, token: str) -> Callable[[], SyncConnection]:
-    def dial() -> SyncConnection:
-        try:
-            return _open_sync(url, token)
-        except (OSError, TimeoutError, WebSocketException) as exc:
-            raise connect_error(url, exc) from exc
-
-    return dial
+        self._socket.stop()
 
 
 def _sync_frames(
     dial: Callable[[], SyncConnection],
     state: StreamState,
-    stopping: threading.Event,
+    socket: _SyncSocket,
     *,
     first: SyncConnection | None = None,
-    on_open: Callable[[SyncConnection], None] | None = None,
 ) -> Iterator[tuple[int, bytes]]:
     """``(message_type, data)`` for every frame, across reconnects, until the state ends the stream or
-    ``stopping`` is set. Shared by :class:`EventStream` and :class:`EventReader`; the reader passes the
+    ``socket`` is stopped. Shared by :class:`EventStream` and :class:`EventReader`; the reader passes the
     connection it opened (and reported to the state) in ``start()`` as ``first``."""
+    stopping = socket.stopping
     ws: SyncConnection | None = first
     while not stopping.is_set():
         if ws is None:
@@ -228,8 +234,7 @@ def _sync_frames(
                 if stopping.wait(state.failed(exc)):
                     return
                 continue
-            if on_open is not None:
-                on_open(ws)
+            socket.adopt(ws)
             resend = state.opened()
         else:
             resend = None  # the first connection was reported to the state by its opener
@@ -286,10 +291,8 @@ class EventReader:
         self._token = token
         self._handler = handler
         self._state = StreamState(filter_message=None, reconnect=reconnect, on_gap=on_gap, delays=delays)
-        self._stopping = threading.Event()
+        self._socket = _SyncSocket()
         self._done = threading.Event()
-        self._lock = threading.Lock()
-        self._conn: SyncConnection | None = None
         self._thread: threading.Thread | None = None
         self.error: GarmClientError | None = None
 
@@ -300,14 +303,11 @@ class EventReader:
 
     def start(self) -> None:
         """Connect and start reading in the background; a second call does nothing."""
-        with self._lock:
+        with self._socket.lock:
             if self._thread is not None:
                 return
-            try:
-                first = _open_sync(self.url, self._token)
-            except (OSError, TimeoutError, WebSocketException) as exc:
-                raise connect_error(self.url, exc) from exc
-            self._conn = first
+            first = _open_sync(self.url, self._token)
+            self._socket.conn = first
             self._state.opened()
             self._thread = threading.Thread(
                 target=self._run, args=(first,), name="pygarm-events", daemon=True
@@ -318,8 +318,8 @@ class EventReader:
         """Send one frame (GARM clients send the filter this way); raises ``ConnectError`` when the
         reader is not running. While a reconnecting reader is between connections, a text message is
         only remembered: it goes out as soon as the next connection opens."""
-        with self._lock:
-            conn = self._conn
+        with self._socket.lock:
+            conn = self._socket.conn
             if conn is None or self._done.is_set():
                 raise ConnectError("events reader is not running")
             if message_type == TEXT_MESSAGE:
@@ -332,11 +332,7 @@ class EventReader:
 
     def stop(self) -> None:
         """Close with 1000 and wait for the reading thread; safe to call from any thread, repeatedly."""
-        self._stopping.set()
-        with self._lock:
-            conn = self._conn
-        if conn is not None:
-            conn.close()
+        self._socket.stop()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=CLOSE_TIMEOUT_S + 1)
@@ -358,15 +354,9 @@ class EventReader:
         self.stop()
 
     def _run(self, first: SyncConnection) -> None:
-        def adopt(ws: SyncConnection) -> None:
-            with self._lock:
-                self._conn = ws
-            if self._stopping.is_set():  # stop() ran while this socket was being opened
-                ws.close()
-
         try:
-            dial = _dialer(self.url, self._token)
-            for kind, data in _sync_frames(dial, self._state, self._stopping, first=first, on_open=adopt):
+            dial = functools.partial(_open_sync, self.url, self._token)
+            for kind, data in _sync_frames(dial, self._state, self._socket, first=first):
                 if self._handler is None:
                     continue
                 try:

@@ -1,9 +1,11 @@
 """The two faces of the REST client: :class:`GarmClient` (blocking) and :class:`AsyncGarmClient` (asyncio).
 
-Both hold an httpx client and implement one method, ``send(call)``: put the token on the request, send
-it, hand status and body to :func:`~pygarm.client._core.read_response`. Every route method is a route
-builder from ``_routes.py`` bound with one line per face (``_binding.py``), so the faces have the same
-methods with the same signatures and differ only in ``await``.
+Both share one base, as httpx's ``Client`` and ``AsyncClient`` share ``BaseClient``: it holds the URLs,
+the token and the httpx settings, builds each call's request, and declares every route method once (a
+route builder from ``_routes.py`` or ``_entity_routes.py``, bound to the face by ``_binding.route``). A
+face adds only the I/O: ``send(call)`` sends the built request and hands status and body to
+:func:`~pygarm.client._core.read_response`, so the faces have the same methods with the same signatures
+and differ only in ``await``.
 
 Tests plug an ``httpx.MockTransport`` or ``httpx.ASGITransport`` in through ``transport=``.
 """
@@ -12,13 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import httpx
 
 from pygarm.client import _entity_routes as e
 from pygarm.client import _routes as r
-from pygarm.client._binding import async_route, sync_route
+from pygarm.client._binding import route
 from pygarm.client._core import DEFAULT_TIMEOUT_S, USER_AGENT, Call, auth_header, read_response, rest_base
 from pygarm.client._protocol import EVENTS_PATH, FilterSpec, Gap, build_filter, events_url
 from pygarm.client.errors import ConnectError
@@ -28,38 +30,19 @@ from pygarm.client.profiles import ProfileFile
 __all__ = ["AsyncGarmClient", "GarmClient"]
 
 T = TypeVar("T")
+HttpT = TypeVar("HttpT", bound=httpx.Client | httpx.AsyncClient)
+TransportT = TypeVar("TransportT", bound=httpx.BaseTransport | httpx.AsyncBaseTransport)
+StreamT = TypeVar("StreamT", bound=EventStream | AsyncEventStream)
 GapCallback = Callable[[Gap], None] | None
 
 
-class _Base:
-    """What both faces share: the URLs, the token and the headers of a call."""
+class _Base(Generic[HttpT, TransportT, StreamT]):
+    """What both faces share: the URLs, the token, the httpx client's settings, the request of a call,
+    the events stream's arguments, and every route method (each bound to the face's ``send`` by
+    :class:`~pygarm.client._binding.route`). A face adds only what waits: ``send``, ``login`` and
+    closing, and names its httpx client and events stream classes."""
 
-    def __init__(self, base_url: str, token: str | None) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.api_url = rest_base(self.base_url)
-        self.token = token
-
-    def _headers(self, call: Call[T]) -> dict[str, str]:
-        if call.authenticated and self.token:
-            return auth_header(self.token)
-        return {}
-
-    def _events_args(self, filters: FilterSpec) -> tuple[str, str, bytes]:
-        """URL, token and filter message of an events stream; the filter is checked before connecting."""
-        message = build_filter(filters)
-        return events_url(self.base_url, EVENTS_PATH), self.token or "", message
-
-    def _connect_error(self, exc: httpx.TransportError) -> ConnectError:
-        return ConnectError(f"cannot reach {self.base_url}: {exc or type(exc).__name__}")
-
-
-class GarmClient(_Base):
-    """A blocking client for one GARM/pygarm server.
-
-    ``token`` is a JWT from :meth:`login` (or a garm-cli profile: :meth:`from_profile`). Every method
-    raises :class:`~pygarm.client.errors.APIError` for an error answer and
-    :class:`~pygarm.client.errors.ConnectError` when the server cannot be reached.
-    """
+    _event_stream: type[StreamT]
 
     def __init__(
         self,
@@ -68,33 +51,136 @@ class GarmClient(_Base):
         *,
         timeout: float = DEFAULT_TIMEOUT_S,
         verify: bool | str = True,
-        transport: httpx.BaseTransport | None = None,
+        transport: TransportT | None = None,
     ) -> None:
-        super().__init__(base_url, token)
-        self._http = httpx.Client(
+        """``token`` may be set later by :meth:`login`; ``transport`` replaces httpx's network
+        transport (a sync one for the blocking face, an async one for the asyncio face)."""
+        self.base_url = base_url.rstrip("/")
+        self.api_url = rest_base(self.base_url)
+        self.token = token
+        self._http = self._open_http(
+            transport,
             base_url=self.api_url,
             timeout=timeout,
             verify=verify,
-            transport=transport,
             headers={"User-Agent": USER_AGENT},
         )
 
+    @staticmethod
+    def _open_http(transport: TransportT | None, **options: Any) -> HttpT:
+        """The face's httpx client (``httpx.Client`` or ``httpx.AsyncClient``) with these options."""
+        raise NotImplementedError
+
     @classmethod
-    def from_profile(cls, name: str | None = None, profiles: ProfileFile | None = None) -> GarmClient:
+    def from_profile(cls, name: str | None = None, profiles: ProfileFile | None = None) -> Self:
         """A client for a garm-cli profile (the active one by default)."""
         profile = (profiles or ProfileFile.load()).require(name)
         return cls(profile.base_url, profile.bearer_token)
 
+    def _request(self, call: Call[T]) -> httpx.Request:
+        """The HTTP request of ``call``: under ``/api/v1``, with the token unless the route needs none."""
+        headers = auth_header(self.token) if call.authenticated and self.token else {}
+        return self._http.build_request(
+            call.method, call.path, content=call.body, params=dict(call.query), headers=headers
+        )
+
+    def events(
+        self, filters: FilterSpec = None, *, reconnect: bool = False, on_gap: GapCallback = None
+    ) -> StreamT:
+        """Typed events, with ``for`` on the blocking client and ``async for`` on the asyncio one;
+        ``filters`` as in :func:`~pygarm.client.build_filter` (default: everything). The filter is
+        checked here, before anything connects."""
+        message = build_filter(filters)
+        url = events_url(self.base_url, EVENTS_PATH)
+        return self._event_stream(url, self.token or "", message, reconnect=reconnect, on_gap=on_gap)
+
+    def _connect_error(self, exc: httpx.TransportError) -> ConnectError:
+        return ConnectError(f"cannot reach {self.base_url}: {exc or type(exc).__name__}")
+
+    # Every route, declared once for both faces: a method per route builder, bound to ``send``.
+
+    first_run = route(r.first_run)
+    get_controller = route(r.get_controller)
+    get_controller_info = route(r.get_controller_info)
+    update_controller = route(r.update_controller)
+    get_metrics_token = route(r.get_metrics_token)
+    list_providers = route(r.list_providers)
+    list_jobs = route(r.list_jobs)
+    list_users = route(r.list_users)
+    get_user = route(r.get_user)
+    update_user = route(r.update_user)
+    change_user_password = route(r.change_user_password)
+    list_github_endpoints = route(r.list_github_endpoints)
+    get_github_endpoint = route(r.get_github_endpoint)
+    create_github_endpoint = route(r.create_github_endpoint)
+    update_github_endpoint = route(r.update_github_endpoint)
+    delete_github_endpoint = route(r.delete_github_endpoint)
+    list_github_credentials = route(r.list_github_credentials)
+    get_github_credentials = route(r.get_github_credentials)
+    create_github_credentials = route(r.create_github_credentials)
+    update_github_credentials = route(r.update_github_credentials)
+    delete_github_credentials = route(r.delete_github_credentials)
+    list_repositories = route(e.REPOSITORIES.list_all)
+    get_repository = route(e.REPOSITORIES.get)
+    create_repository = route(e.REPOSITORIES.create)
+    update_repository = route(e.REPOSITORIES.update)
+    delete_repository = route(e.REPOSITORIES.delete)
+    list_repository_pools = route(e.REPOSITORIES.list_pools)
+    create_repository_pool = route(e.REPOSITORIES.create_pool)
+    get_repository_pool = route(e.REPOSITORIES.get_pool)
+    update_repository_pool = route(e.REPOSITORIES.update_pool)
+    delete_repository_pool = route(e.REPOSITORIES.delete_pool)
+    list_repository_instances = route(e.REPOSITORIES.list_instances)
+    list_organizations = route(e.ORGANIZATIONS.list_all)
+    get_organization = route(e.ORGANIZATIONS.get)
+    create_organization = route(e.ORGANIZATIONS.create)
+    update_organization = route(e.ORGANIZATIONS.update)
+    delete_organization = route(e.ORGANIZATIONS.delete)
+    list_organization_pools = route(e.ORGANIZATIONS.list_pools)
+    create_organization_pool = route(e.ORGANIZATIONS.create_pool)
+    get_organization_pool = route(e.ORGANIZATIONS.get_pool)
+    update_organization_pool = route(e.ORGANIZATIONS.update_pool)
+    delete_organization_pool = route(e.ORGANIZATIONS.delete_pool)
+    list_organization_instances = route(e.ORGANIZATIONS.list_instances)
+    list_enterprises = route(e.ENTERPRISES.list_all)
+    get_enterprise = route(e.ENTERPRISES.get)
+    create_enterprise = route(e.ENTERPRISES.create)
+    update_enterprise = route(e.ENTERPRISES.update)
+    delete_enterprise = route(e.ENTERPRISES.delete)
+    list_enterprise_pools = route(e.ENTERPRISES.list_pools)
+    create_enterprise_pool = route(e.ENTERPRISES.create_pool)
+    get_enterprise_pool = route(e.ENTERPRISES.get_pool)
+    update_enterprise_pool = route(e.ENTERPRISES.update_pool)
+    delete_enterprise_pool = route(e.ENTERPRISES.delete_pool)
+    list_enterprise_instances = route(e.ENTERPRISES.list_instances)
+    list_pools = route(e.list_pools)
+    get_pool = route(e.get_pool)
+    update_pool = route(e.update_pool)
+    delete_pool = route(e.delete_pool)
+    list_pool_instances = route(e.list_pool_instances)
+    list_instances = route(e.list_instances)
+    get_instance = route(e.get_instance)
+    delete_instance = route(e.delete_instance)
+
+
+class GarmClient(_Base[httpx.Client, httpx.BaseTransport, EventStream]):
+    """A blocking client for one GARM/pygarm server.
+
+    ``token`` is a JWT from :meth:`login` (or a garm-cli profile: :meth:`from_profile`). Every method
+    raises :class:`~pygarm.client.errors.APIError` for an error answer and
+    :class:`~pygarm.client.errors.ConnectError` when the server cannot be reached.
+    """
+
+    _event_stream = EventStream
+
+    @staticmethod
+    def _open_http(transport: httpx.BaseTransport | None, **options: Any) -> httpx.Client:
+        return httpx.Client(transport=transport, **options)
+
     def send(self, call: Call[T]) -> T:
         """Send one built call and decode the answer (every route method ends here)."""
         try:
-            response = self._http.request(
-                call.method,
-                call.path,
-                content=call.body,
-                params=dict(call.query),
-                headers=self._headers(call),
-            )
+            response = self._http.send(self._request(call))
         except httpx.TransportError as exc:
             raise self._connect_error(exc) from exc
         return read_response(call, response.status_code, response.content)
@@ -103,13 +189,6 @@ class GarmClient(_Base):
         """Log in, keep the token on this client for the calls that follow, and return it."""
         self.token = self.send(r.login(username, password)).token
         return self.token
-
-    def events(
-        self, filters: FilterSpec = None, *, reconnect: bool = False, on_gap: GapCallback = None
-    ) -> EventStream:
-        """Typed events; ``filters`` as in :func:`~pygarm.client.build_filter` (default: everything)."""
-        url, token, message = self._events_args(filters)
-        return EventStream(url, token, message, reconnect=reconnect, on_gap=on_gap)
 
     def close(self) -> None:
         self._http.close()
@@ -120,105 +199,19 @@ class GarmClient(_Base):
     def __exit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         self.close()
 
-    first_run = sync_route(r.first_run)
-    get_controller = sync_route(r.get_controller)
-    get_controller_info = sync_route(r.get_controller_info)
-    update_controller = sync_route(r.update_controller)
-    get_metrics_token = sync_route(r.get_metrics_token)
-    list_providers = sync_route(r.list_providers)
-    list_jobs = sync_route(r.list_jobs)
-    list_users = sync_route(r.list_users)
-    get_user = sync_route(r.get_user)
-    update_user = sync_route(r.update_user)
-    change_user_password = sync_route(r.change_user_password)
-    list_github_endpoints = sync_route(r.list_github_endpoints)
-    get_github_endpoint = sync_route(r.get_github_endpoint)
-    create_github_endpoint = sync_route(r.create_github_endpoint)
-    update_github_endpoint = sync_route(r.update_github_endpoint)
-    delete_github_endpoint = sync_route(r.delete_github_endpoint)
-    list_github_credentials = sync_route(r.list_github_credentials)
-    get_github_credentials = sync_route(r.get_github_credentials)
-    create_github_credentials = sync_route(r.create_github_credentials)
-    update_github_credentials = sync_route(r.update_github_credentials)
-    delete_github_credentials = sync_route(r.delete_github_credentials)
-    list_repositories = sync_route(e.REPOSITORIES.list_all)
-    get_repository = sync_route(e.REPOSITORIES.get)
-    create_repository = sync_route(e.REPOSITORIES.create)
-    update_repository = sync_route(e.REPOSITORIES.update)
-    delete_repository = sync_route(e.REPOSITORIES.delete)
-    list_repository_pools = sync_route(e.REPOSITORIES.list_pools)
-    create_repository_pool = sync_route(e.REPOSITORIES.create_pool)
-    get_repository_pool = sync_route(e.REPOSITORIES.get_pool)
-    update_repository_pool = sync_route(e.REPOSITORIES.update_pool)
-    delete_repository_pool = sync_route(e.REPOSITORIES.delete_pool)
-    list_repository_instances = sync_route(e.REPOSITORIES.list_instances)
-    list_organizations = sync_route(e.ORGANIZATIONS.list_all)
-    get_organization = sync_route(e.ORGANIZATIONS.get)
-    create_organization = sync_route(e.ORGANIZATIONS.create)
-    update_organization = sync_route(e.ORGANIZATIONS.update)
-    delete_organization = sync_route(e.ORGANIZATIONS.delete)
-    list_organization_pools = sync_route(e.ORGANIZATIONS.list_pools)
-    create_organization_pool = sync_route(e.ORGANIZATIONS.create_pool)
-    get_organization_pool = sync_route(e.ORGANIZATIONS.get_pool)
-    update_organization_pool = sync_route(e.ORGANIZATIONS.update_pool)
-    delete_organization_pool = sync_route(e.ORGANIZATIONS.delete_pool)
-    list_organization_instances = sync_route(e.ORGANIZATIONS.list_instances)
-    list_enterprises = sync_route(e.ENTERPRISES.list_all)
-    get_enterprise = sync_route(e.ENTERPRISES.get)
-    create_enterprise = sync_route(e.ENTERPRISES.create)
-    update_enterprise = sync_route(e.ENTERPRISES.update)
-    delete_enterprise = sync_route(e.ENTERPRISES.delete)
-    list_enterprise_pools = sync_route(e.ENTERPRISES.list_pools)
-    create_enterprise_pool = sync_route(e.ENTERPRISES.create_pool)
-    get_enterprise_pool = sync_route(e.ENTERPRISES.get_pool)
-    update_enterprise_pool = sync_route(e.ENTERPRISES.update_pool)
-    delete_enterprise_pool = sync_route(e.ENTERPRISES.delete_pool)
-    list_enterprise_instances = sync_route(e.ENTERPRISES.list_instances)
-    list_pools = sync_route(e.list_pools)
-    get_pool = sync_route(e.get_pool)
-    update_pool = sync_route(e.update_pool)
-    delete_pool = sync_route(e.delete_pool)
-    list_pool_instances = sync_route(e.list_pool_instances)
-    list_instances = sync_route(e.list_instances)
-    get_instance = sync_route(e.get_instance)
-    delete_instance = sync_route(e.delete_instance)
 
-
-class AsyncGarmClient(_Base):
+class AsyncGarmClient(_Base[httpx.AsyncClient, httpx.AsyncBaseTransport, AsyncEventStream]):
     """The asyncio twin of :class:`GarmClient`: the same methods, as coroutines; ``aclose()``."""
 
-    def __init__(
-        self,
-        base_url: str,
-        token: str | None = None,
-        *,
-        timeout: float = DEFAULT_TIMEOUT_S,
-        verify: bool | str = True,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(base_url, token)
-        self._http = httpx.AsyncClient(
-            base_url=self.api_url,
-            timeout=timeout,
-            verify=verify,
-            transport=transport,
-            headers={"User-Agent": USER_AGENT},
-        )
+    _event_stream = AsyncEventStream
 
-    @classmethod
-    def from_profile(cls, name: str | None = None, profiles: ProfileFile | None = None) -> AsyncGarmClient:
-        profile = (profiles or ProfileFile.load()).require(name)
-        return cls(profile.base_url, profile.bearer_token)
+    @staticmethod
+    def _open_http(transport: httpx.AsyncBaseTransport | None, **options: Any) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=transport, **options)
 
     async def send(self, call: Call[T]) -> T:
         try:
-            response = await self._http.request(
-                call.method,
-                call.path,
-                content=call.body,
-                params=dict(call.query),
-                headers=self._headers(call),
-            )
+            response = await self._http.send(self._request(call))
         except httpx.TransportError as exc:
             raise self._connect_error(exc) from exc
         return read_response(call, response.status_code, response.content)
@@ -226,13 +219,6 @@ class AsyncGarmClient(_Base):
     async def login(self, username: str, password: str) -> str:
         self.token = (await self.send(r.login(username, password))).token
         return self.token
-
-    def events(
-        self, filters: FilterSpec = None, *, reconnect: bool = False, on_gap: GapCallback = None
-    ) -> AsyncEventStream:
-        """``async for event in client.events(...)``; see :meth:`GarmClient.events`."""
-        url, token, message = self._events_args(filters)
-        return AsyncEventStream(url, token, message, reconnect=reconnect, on_gap=on_gap)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -242,66 +228,3 @@ class AsyncGarmClient(_Base):
 
     async def __aexit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         await self.aclose()
-
-    first_run = async_route(r.first_run)
-    get_controller = async_route(r.get_controller)
-    get_controller_info = async_route(r.get_controller_info)
-    update_controller = async_route(r.update_controller)
-    get_metrics_token = async_route(r.get_metrics_token)
-    list_providers = async_route(r.list_providers)
-    list_jobs = async_route(r.list_jobs)
-    list_users = async_route(r.list_users)
-    get_user = async_route(r.get_user)
-    update_user = async_route(r.update_user)
-    change_user_password = async_route(r.change_user_password)
-    list_github_endpoints = async_route(r.list_github_endpoints)
-    get_github_endpoint = async_route(r.get_github_endpoint)
-    create_github_endpoint = async_route(r.create_github_endpoint)
-    update_github_endpoint = async_route(r.update_github_endpoint)
-    delete_github_endpoint = async_route(r.delete_github_endpoint)
-    list_github_credentials = async_route(r.list_github_credentials)
-    get_github_credentials = async_route(r.get_github_credentials)
-    create_github_credentials = async_route(r.create_github_credentials)
-    update_github_credentials = async_route(r.update_github_credentials)
-    delete_github_credentials = async_route(r.delete_github_credentials)
-    list_repositories = async_route(e.REPOSITORIES.list_all)
-    get_repository = async_route(e.REPOSITORIES.get)
-    create_repository = async_route(e.REPOSITORIES.create)
-    update_repository = async_route(e.REPOSITORIES.update)
-    delete_repository = async_route(e.REPOSITORIES.delete)
-    list_repository_pools = async_route(e.REPOSITORIES.list_pools)
-    create_repository_pool = async_route(e.REPOSITORIES.create_pool)
-    get_repository_pool = async_route(e.REPOSITORIES.get_pool)
-    update_repository_pool = async_route(e.REPOSITORIES.update_pool)
-    delete_repository_pool = async_route(e.REPOSITORIES.delete_pool)
-    list_repository_instances = async_route(e.REPOSITORIES.list_instances)
-    list_organizations = async_route(e.ORGANIZATIONS.list_all)
-    get_organization = async_route(e.ORGANIZATIONS.get)
-    create_organization = async_route(e.ORGANIZATIONS.create)
-    update_organization = async_route(e.ORGANIZATIONS.update)
-    delete_organization = async_route(e.ORGANIZATIONS.delete)
-    list_organization_pools = async_route(e.ORGANIZATIONS.list_pools)
-    create_organization_pool = async_route(e.ORGANIZATIONS.create_pool)
-    get_organization_pool = async_route(e.ORGANIZATIONS.get_pool)
-    update_organization_pool = async_route(e.ORGANIZATIONS.update_pool)
-    delete_organization_pool = async_route(e.ORGANIZATIONS.delete_pool)
-    list_organization_instances = async_route(e.ORGANIZATIONS.list_instances)
-    list_enterprises = async_route(e.ENTERPRISES.list_all)
-    get_enterprise = async_route(e.ENTERPRISES.get)
-    create_enterprise = async_route(e.ENTERPRISES.create)
-    update_enterprise = async_route(e.ENTERPRISES.update)
-    delete_enterprise = async_route(e.ENTERPRISES.delete)
-    list_enterprise_pools = async_route(e.ENTERPRISES.list_pools)
-    create_enterprise_pool = async_route(e.ENTERPRISES.create_pool)
-    get_enterprise_pool = async_route(e.ENTERPRISES.get_pool)
-    update_enterprise_pool = async_route(e.ENTERPRISES.update_pool)
-    delete_enterprise_pool = async_route(e.ENTERPRISES.delete_pool)
-    list_enterprise_instances = async_route(e.ENTERPRISES.list_instances)
-    list_pools = async_route(e.list_pools)
-    get_pool = async_route(e.get_pool)
-    update_pool = async_route(e.update_pool)
-    delete_pool = async_route(e.delete_pool)
-    list_pool_instances = async_route(e.list_pool_instances)
-    list_instances = async_route(e.list_instances)
-    get_instance = async_route(e.get_instance)
-    delete_instance = async_route(e.delete_instance)

@@ -89,17 +89,126 @@ def read_jobs(conn: Connection, *where: ColumnElement[bool]) -> list[Job]:
     return [row_to_job(row) for row in conn.execute(query)]
 
 
-def _job(conn: Connection, job_id: int) -> Job:
+def _job_or_none(conn: Connection, job_id: int) -> Job | None:
     row = conn.execute(job_select().where(workflow_jobs.c.id == job_id)).first()
-    if row is None:
+    return None if row is None else row_to_job(row)
+
+
+def _job(conn: Connection, job_id: int) -> Job:
+    job = _job_or_none(conn, job_id)
+    if job is None:
         raise NotFoundError()
-    return row_to_job(row)
+    return job
+
+
+def stored_job_status(conn: Connection, job_id: int, *, for_update: bool = False) -> str | None:
+    """The status of the job as stored, ``None`` when it is unknown; ``for_update`` locks its row
+    (``SELECT … FOR UPDATE`` on PostgreSQL) until the transaction ends."""
+    query = select(workflow_jobs.c.status).where(workflow_jobs.c.id == job_id)
+    if for_update:
+        query = query.with_for_update()
+    return conn.execute(query).scalar_one_or_none()
 
 
 def _instance_id_by_name(conn: Connection, name: str) -> str | None:
     if not name:
         return None
     return conn.execute(select(instances.c.id).where(instances.c.name == name)).scalar_one_or_none()
+
+
+def upsert_job(tx: WriteTx, job: Job, *, exists: bool) -> Job:
+    """GARM's ``CreateOrUpdateJob`` inside a write transaction: insert ``job`` (``job/create``) or, when
+    it ``exists``, update the stored one (``job/update``); returns the job as saved.
+
+    The caller decides ``exists`` (and whether to write at all) from its own read of the row, so that a
+    caller that must lock the row first (the webhook handler) and one that need not (``JobStore``) share
+    these rules. A new job copies every field and links the instance named ``runner_name`` if there is
+    one. An update changes only status, action, conclusion, times, runner and group IDs, the runner group
+    name, ``LockedBy`` (when not the zero UUID), the instance link (when ``runner_name`` names an
+    instance) and the entity IDs (set, never cleared); labels, name and run ID never change
+    (``database/sql/jobs.go:225-264``).
+    """
+    conn = tx.conn
+    instance_id = _instance_id_by_name(conn, job.runner_name)
+    if not exists:
+        conn.execute(
+            insert(workflow_jobs).values(
+                id=job.id,
+                run_id=job.run_id,
+                action=job.action,
+                conclusion=job.conclusion,
+                status=job.status,
+                name=job.name,
+                started_at=_time_or_null(job.started_at),
+                completed_at=_time_or_null(job.completed_at),
+                github_runner_id=job.runner_id,
+                runner_name=job.runner_name,
+                instance_id=instance_id,
+                runner_group_id=job.runner_group_id,
+                runner_group_name=job.runner_group_name,
+                repository_name=job.repository_name,
+                repository_owner=job.repository_owner,
+                labels=json.dumps(job.labels or []),
+                repo_id=job.repo_id,
+                org_id=job.org_id,
+                enterprise_id=job.enterprise_id,
+                locked_by=job.locked_by or ZERO_UUID,
+                created_at=tx.now,
+                updated_at=tx.now,
+            )
+        )
+        operation = Operation.CREATE
+    else:
+        values: dict[str, object] = {
+            "status": job.status,
+            "action": job.action,
+            "conclusion": job.conclusion,
+            "started_at": _time_or_null(job.started_at),
+            "completed_at": _time_or_null(job.completed_at),
+            "github_runner_id": job.runner_id,
+            "runner_group_id": job.runner_group_id,
+            "runner_group_name": job.runner_group_name,
+            "updated_at": tx.now,
+        }
+        if job.locked_by and job.locked_by != ZERO_UUID:
+            values["locked_by"] = job.locked_by
+        if instance_id is not None:
+            values["instance_id"] = instance_id
+            values["runner_name"] = job.runner_name
+        for field in ("repo_id", "org_id", "enterprise_id"):
+            if getattr(job, field):
+                values[field] = getattr(job, field)
+        conn.execute(update(workflow_jobs).where(workflow_jobs.c.id == job.id).values(**values))
+        operation = Operation.UPDATE
+    saved = _job(conn, job.id)
+    tx.emit(EntityType.JOB, operation, saved)
+    return saved
+
+
+def _swap_lock(tx: WriteTx, job_id: int, expected: str, new: str) -> Job:
+    """Compare-and-swap of ``locked_by``: from ``expected`` to ``new`` (``job/update``).
+
+    Already ``new``: nothing changes and nothing is emitted. Held by anyone but ``expected``: 409 ``job is
+    locked by another entity <id>``. Unknown job: 404. Locking swaps the zero UUID for the entity ID,
+    unlocking the entity ID for the zero UUID.
+    """
+    job = _job(tx.conn, job_id)
+    if job.locked_by == new:
+        return job
+    if job.locked_by != expected:
+        raise ConflictError(f"job is locked by another entity {job.locked_by}")
+    return _set_lock(tx, job_id, new)
+
+
+def _set_lock(tx: WriteTx, job_id: int, locked_by: str) -> Job:
+    tx.conn.execute(
+        update(workflow_jobs)
+        .where(workflow_jobs.c.id == job_id)
+        .values(locked_by=locked_by, updated_at=tx.now)
+    )
+    job = _job(tx.conn, job_id)
+    tx.emit(EntityType.JOB, Operation.UPDATE, job)
+    return job
 
 
 def remove_jobs(tx: WriteTx, jobs: Iterable[Job]) -> int:
@@ -117,71 +226,10 @@ class JobStore(StoreBase):
 
     async def create_or_update_job(self, job: Job) -> Job:
         """GARM's ``CreateOrUpdateJob``: record a new job (``job/create``) or update a known one
-        (``job/update``).
-
-        A new job copies every field and links the instance named ``runner_name`` if there is one. An
-        update changes only status, action, conclusion, times, runner and group IDs, the runner group
-        name, ``LockedBy`` (when not the zero UUID), the instance link (when ``runner_name`` names an
-        instance) and the entity IDs (set, never cleared); labels, name and run ID never change.
-        """
+        (``job/update``), with the rules of :func:`upsert_job`."""
 
         def apply(tx: WriteTx) -> Job:
-            conn = tx.conn
-            existing = conn.execute(select(workflow_jobs).where(workflow_jobs.c.id == job.id)).first()
-            instance_id = _instance_id_by_name(conn, job.runner_name)
-            if existing is None:
-                conn.execute(
-                    insert(workflow_jobs).values(
-                        id=job.id,
-                        run_id=job.run_id,
-                        action=job.action,
-                        conclusion=job.conclusion,
-                        status=job.status,
-                        name=job.name,
-                        started_at=_time_or_null(job.started_at),
-                        completed_at=_time_or_null(job.completed_at),
-                        github_runner_id=job.runner_id,
-                        runner_name=job.runner_name,
-                        instance_id=instance_id,
-                        runner_group_id=job.runner_group_id,
-                        runner_group_name=job.runner_group_name,
-                        repository_name=job.repository_name,
-                        repository_owner=job.repository_owner,
-                        labels=json.dumps(job.labels or []),
-                        repo_id=job.repo_id,
-                        org_id=job.org_id,
-                        enterprise_id=job.enterprise_id,
-                        locked_by=job.locked_by or ZERO_UUID,
-                        created_at=tx.now,
-                        updated_at=tx.now,
-                    )
-                )
-                operation = Operation.CREATE
-            else:
-                values: dict[str, object] = {
-                    "status": job.status,
-                    "action": job.action,
-                    "conclusion": job.conclusion,
-                    "started_at": _time_or_null(job.started_at),
-                    "completed_at": _time_or_null(job.completed_at),
-                    "github_runner_id": job.runner_id,
-                    "runner_group_id": job.runner_group_id,
-                    "runner_group_name": job.runner_group_name,
-                    "updated_at": tx.now,
-                }
-                if job.locked_by and job.locked_by != ZERO_UUID:
-                    values["locked_by"] = job.locked_by
-                if instance_id is not None:
-                    values["instance_id"] = instance_id
-                    values["runner_name"] = job.runner_name
-                for field in ("repo_id", "org_id", "enterprise_id"):
-                    if getattr(job, field):
-                        values[field] = getattr(job, field)
-                conn.execute(update(workflow_jobs).where(workflow_jobs.c.id == job.id).values(**values))
-                operation = Operation.UPDATE
-            saved = _job(conn, job.id)
-            tx.emit(EntityType.JOB, operation, saved)
-            return saved
+            return upsert_job(tx, job, exists=stored_job_status(tx.conn, job.id) is not None)
 
         return await self.db.write(apply)
 
@@ -191,64 +239,30 @@ class JobStore(StoreBase):
         Locking a job the same entity already holds changes nothing and emits nothing; a job held by
         another entity is 409 ``job is locked by another entity <id>``; an unknown job is 404.
         """
-
-        def apply(tx: WriteTx) -> Job:
-            job = _job(tx.conn, job_id)
-            if job.locked_by == entity_id:
-                return job
-            if job.locked_by != ZERO_UUID:
-                raise ConflictError(f"job is locked by another entity {job.locked_by}")
-            return self._set_lock(tx, job_id, entity_id)
-
-        return await self.db.write(apply)
+        return await self.db.write(lambda tx: _swap_lock(tx, job_id, ZERO_UUID, entity_id))
 
     async def unlock_job(self, job_id: int, entity_id: str) -> Job:
         """Release ``entity_id``'s lock (``job/update``); no-op when unlocked, 409 when held by another."""
-
-        def apply(tx: WriteTx) -> Job:
-            job = _job(tx.conn, job_id)
-            if job.locked_by == ZERO_UUID:
-                return job
-            if job.locked_by != entity_id:
-                raise ConflictError(f"job is locked by another entity {job.locked_by}")
-            return self._set_lock(tx, job_id, ZERO_UUID)
-
-        return await self.db.write(apply)
+        return await self.db.write(lambda tx: _swap_lock(tx, job_id, entity_id, ZERO_UUID))
 
     async def break_lock_job_is_queued(self, job_id: int) -> Job | None:
         """Unlock a job that is still queued, whoever holds it (``job/update``); ``None`` if unknown."""
 
         def apply(tx: WriteTx) -> Job | None:
-            row = tx.conn.execute(job_select().where(workflow_jobs.c.id == job_id)).first()
-            if row is None:
-                return None
-            job = row_to_job(row)
-            if job.status != JOB_STATUS_QUEUED or job.locked_by == ZERO_UUID:
+            job = _job_or_none(tx.conn, job_id)
+            if job is None or job.status != JOB_STATUS_QUEUED or job.locked_by == ZERO_UUID:
                 return job
-            return self._set_lock(tx, job_id, ZERO_UUID)
+            return _set_lock(tx, job_id, ZERO_UUID)
 
         return await self.db.write(apply)
-
-    @staticmethod
-    def _set_lock(tx: WriteTx, job_id: int, locked_by: str) -> Job:
-        tx.conn.execute(
-            update(workflow_jobs)
-            .where(workflow_jobs.c.id == job_id)
-            .values(locked_by=locked_by, updated_at=tx.now)
-        )
-        job = _job(tx.conn, job_id)
-        tx.emit(EntityType.JOB, Operation.UPDATE, job)
-        return job
 
     async def delete_job(self, job_id: int) -> Job | None:
         """Remove a job (``job/delete`` with its last state); ``None`` when there was no such job."""
 
         def apply(tx: WriteTx) -> Job | None:
-            row = tx.conn.execute(job_select().where(workflow_jobs.c.id == job_id)).first()
-            if row is None:
-                return None
-            job = row_to_job(row)
-            remove_jobs(tx, [job])
+            job = _job_or_none(tx.conn, job_id)
+            if job is not None:
+                remove_jobs(tx, [job])
             return job
 
         return await self.db.write(apply)

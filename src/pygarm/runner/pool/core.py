@@ -23,20 +23,13 @@ from typing import Any
 
 from pygarm.config import PoolManagerSection, parse_go_duration
 from pygarm.errors import GarmError
-from pygarm.params.github_requests import AUTH_TYPE_APP
 from pygarm.params.models import ControllerInfo, PoolManagerStatus
 from pygarm.params.provider import RunnerApplicationDownload
+from pygarm.runner.entity_github import github_client_for_entity, github_entity
 from pygarm.runner.github import (
-    AppCredentials,
-    GithubAuth,
     GithubClient,
-    GithubEndpointConfig,
     GithubEntity,
     GithubUnauthorizedError,
-    PATCredentials,
-)
-from pygarm.runner.github import (
-    EntityKind as GithubEntityKind,
 )
 from pygarm.runner.instance_token import InstanceTokenService
 from pygarm.runner.providers import Provider
@@ -105,37 +98,6 @@ def is_unauthorized(exc: BaseException) -> bool:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return False
-
-
-def github_entity(kind: EntityKind, entity: Entity) -> GithubEntity:
-    """The GitHub side of an entity (one value type for the three kinds)."""
-    return GithubEntity(GithubEntityKind(kind.value), getattr(entity, "owner", ""), entity.name)
-
-
-async def build_github_client(store: Store, kind: EntityKind, entity: Entity) -> GithubClient:
-    """A client for ``entity`` with its credentials' secret and its endpoint (URLs, CA bundle).
-
-    Raises a :class:`GarmError` (or ``ValueError``/``KeyError`` for a malformed secret) when the client
-    cannot be built; the caller then runs without one, like GARM's stub client.
-    """
-    auth_type, secret = await store.get_credentials_secret(entity.credentials_id)
-    credentials: GithubAuth
-    if auth_type == AUTH_TYPE_APP:
-        credentials = AppCredentials(
-            app_id=int(secret["app_id"]),
-            installation_id=int(secret["installation_id"]),
-            private_key=bytes(secret["private_key_bytes"]),
-        )
-    else:
-        credentials = PATCredentials(token=str(secret["oauth2_token"]))
-    endpoint = entity.credentials.endpoint if entity.credentials.endpoint.api_base_url else entity.endpoint
-    config = GithubEndpointConfig(
-        api_base_url=endpoint.api_base_url,
-        base_url=endpoint.base_url,
-        upload_base_url=endpoint.upload_base_url,
-        ca_cert_bundle=bytes(endpoint.ca_cert_bundle) if endpoint.ca_cert_bundle else None,
-    )
-    return GithubClient(config, credentials, github_entity(kind, entity))
 
 
 class ManagerCore:
@@ -223,7 +185,7 @@ class ManagerCore:
         """Build a client from the cached entity (after a credentials or endpoint change, and at start)."""
         old = self.client
         try:
-            self.client = await build_github_client(self.store, self.kind, self.entity)
+            self.client = await github_client_for_entity(self.store, self.kind, self.entity)
             self.client_error = ""
         except (GarmError, ValueError, KeyError, TypeError) as exc:
             self.client = None
@@ -315,7 +277,6 @@ __all__ = [
     "ManagerCore",
     "PoolManagerTimings",
     "Shared",
-    "build_github_client",
     "github_entity",
     "is_unauthorized",
     "utcnow",

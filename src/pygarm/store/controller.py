@@ -12,6 +12,7 @@ from pygarm.params.models import ControllerInfo
 from pygarm.store.base import StoreBase
 from pygarm.store.cache import CONTROLLER_KEY
 from pygarm.store.db import WriteTx
+from pygarm.store.fastsql import Prepared
 from pygarm.store.tables import controller
 from pygarm.version import CONTROLLER_VERSION
 
@@ -41,8 +42,11 @@ def row_to_controller(row: Row[tuple[object, ...]]) -> ControllerInfo:
     )
 
 
+_READ_CONTROLLER = Prepared(select(controller).where(controller.c.id == CONTROLLER_ROW_ID))
+
+
 def read_controller(conn: Connection) -> ControllerInfo:
-    row = conn.execute(select(controller).where(controller.c.id == CONTROLLER_ROW_ID)).first()
+    row = _READ_CONTROLLER.first(conn)
     if row is None:
         raise NotFoundError("controller info not found")
     return row_to_controller(row)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, Row, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, bindparam, delete, exists, func, insert, select, update
 
 from pygarm.errors import BadRequestError, NotFoundError
 from pygarm.events.change import EntityType, Operation
@@ -24,7 +24,8 @@ from pygarm.params.models import Instance, Pool, Tag
 from pygarm.store.base import StoreBase, new_id
 from pygarm.store.db import WriteTx
 from pygarm.store.entity_kinds import KINDS, EntityKind, parse_id, require_entity
-from pygarm.store.instance_rows import read_instances
+from pygarm.store.fastsql import Prepared
+from pygarm.store.instance_rows import pool_instances, read_instances
 from pygarm.store.tables import enterprises, instances, organizations, pool_tags, pools, repositories, tags
 
 EntityRef = tuple[EntityKind, str]
@@ -53,6 +54,43 @@ _TAGS_SELECT = (
     .select_from(pool_tags.join(tags, pool_tags.c.tag_id == tags.c.id))
     .order_by(pool_tags.c.pool_id, pool_tags.c.position)
 )
+
+
+_SINGLE_POOL_SELECT = _POOL_SELECT.add_columns(
+    exists().where(instances.c.pool_id == pools.c.id).label("has_instances")
+)
+"""A single pool, and whether it has instances at all (most have none: then one query fewer)."""
+_BY_ID = pools.c.id == bindparam("pool_id")
+
+
+def _by_entity(kind: EntityKind) -> ColumnElement[bool]:
+    return KINDS[kind].pool_column == bindparam("entity_id")
+
+
+_READ_POOL = Prepared(_SINGLE_POOL_SELECT.where(_BY_ID))
+_READ_ENTITY_POOL = {kind: Prepared(_SINGLE_POOL_SELECT.where(_BY_ID, _by_entity(kind))) for kind in KINDS}
+_POOL_TAGS = Prepared(_TAGS_SELECT.where(pool_tags.c.pool_id == bindparam("pool_id")))
+_LIMITS_COLUMNS = (pools.c.id, pools.c.max_runners, pools.c.min_idle_runners)
+_LIMITS = Prepared(select(*_LIMITS_COLUMNS).where(_BY_ID))
+_ENTITY_LIMITS = {kind: Prepared(select(*_LIMITS_COLUMNS).where(_BY_ID, _by_entity(kind))) for kind in KINDS}
+_TAG_BY_NAME = Prepared(select(tags.c.id).where(func.lower(tags.c.name) == bindparam("name_key")))
+_INSERT_TAG = Prepared(insert(tags).values(id=bindparam("tag_id"), name=bindparam("name")))
+_UNLINK_TAGS = Prepared(delete(pool_tags).where(pool_tags.c.pool_id == bindparam("pool_id")))
+_LINK_TAG = Prepared(
+    insert(pool_tags).values(
+        pool_id=bindparam("pool_id"), tag_id=bindparam("tag_id"), position=bindparam("position")
+    )
+)
+_UPDATES: dict[tuple[str, ...], Prepared] = {}
+"""``UPDATE pools`` per set of changed columns (a handful in practice), compiled once each."""
+
+
+def _update_statement(columns: tuple[str, ...]) -> Prepared:
+    statement = _UPDATES.get(columns)
+    if statement is None:
+        values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in columns}
+        statement = _UPDATES[columns] = Prepared(update(pools).where(_BY_ID).values(values))
+    return statement
 
 
 def _pool_query(*where: ColumnElement[bool]) -> Any:
@@ -122,11 +160,36 @@ def _pool_filter(pool_id: str, entity: EntityRef | None) -> list[ColumnElement[b
     return where
 
 
+def _entity_params(pool_id: str, entity: EntityRef | None) -> tuple[EntityKind | None, dict[str, str]]:
+    params = {"pool_id": parse_id(pool_id)}
+    if entity is None:
+        return None, params
+    kind, entity_id = entity
+    params["entity_id"] = parse_id(entity_id)
+    return kind, params
+
+
+def find_pool(conn: Connection, pool_id: str, entity: EntityRef | None = None) -> Pool | None:
+    """One pool in the single-pool rendering (``read_pools(..., detailed=True)``) or None."""
+    return _find_pool(conn, *_entity_params(pool_id, entity))
+
+
+def _find_pool(conn: Connection, kind: EntityKind | None, params: dict[str, str]) -> Pool | None:
+    """With canonical IDs and prepared statements: the pool, its tags, and its instances only when it
+    has any."""
+    row = (_READ_POOL if kind is None else _READ_ENTITY_POOL[kind]).first(conn, params)
+    if row is None:
+        return None
+    pool_tag_list = [Tag(id=tag.id, name=tag.name) for tag in _POOL_TAGS.all(conn, {"pool_id": row.id})]
+    nested = pool_instances(conn, row.id) if row.has_instances else []
+    return _row_to_pool(row, pool_tag_list, nested, True)
+
+
 def read_pool(conn: Connection, pool_id: str, entity: EntityRef | None = None) -> Pool:
-    found = read_pools(conn, *_pool_filter(pool_id, entity), detailed=True)
-    if not found:
+    found = find_pool(conn, pool_id, entity)
+    if found is None:
         raise NotFoundError()
-    return found[0]
+    return found
 
 
 def _tag_ids(conn: Connection, names: Sequence[str]) -> list[str]:
@@ -134,22 +197,19 @@ def _tag_ids(conn: Connection, names: Sequence[str]) -> list[str]:
     A name given twice (in any case) is linked once."""
     ids: list[str] = []
     for name in names:
-        tag_id = conn.execute(select(tags.c.id).where(func.lower(tags.c.name) == name.lower())).scalar()
+        tag_id = _TAG_BY_NAME.scalar(conn, {"name_key": name.lower()})
         if tag_id is None:
             tag_id = new_id()
-            conn.execute(insert(tags).values(id=tag_id, name=name))
+            _INSERT_TAG.run(conn, {"tag_id": tag_id, "name": name})
         if tag_id not in ids:
             ids.append(tag_id)
     return ids
 
 
 def _link_tags(conn: Connection, pool_id: str, names: Sequence[str]) -> None:
-    conn.execute(delete(pool_tags).where(pool_tags.c.pool_id == pool_id))
-    rows = [
-        {"pool_id": pool_id, "tag_id": tag_id, "position": n}
-        for n, tag_id in enumerate(_tag_ids(conn, names))
-    ]
-    conn.execute(insert(pool_tags), rows)
+    _UNLINK_TAGS.run(conn, {"pool_id": pool_id})
+    for n, tag_id in enumerate(_tag_ids(conn, names)):
+        _LINK_TAG.run(conn, {"pool_id": pool_id, "tag_id": tag_id, "position": n})
 
 
 def _extra_specs_text(value: Any) -> str:
@@ -224,11 +284,8 @@ class PoolStore(StoreBase):
         """
 
         def apply(tx: WriteTx) -> Pool:
-            current = tx.conn.execute(
-                select(pools.c.id, pools.c.max_runners, pools.c.min_idle_runners).where(
-                    *_pool_filter(pool_id, entity)
-                )
-            ).first()
+            kind, where = _entity_params(pool_id, entity)
+            current = (_LIMITS if kind is None else _ENTITY_LIMITS[kind]).first(tx.conn, where)
             if current is None:
                 raise NotFoundError()
             max_runners = params.max_runners if params.max_runners is not None else current.max_runners
@@ -252,10 +309,12 @@ class PoolStore(StoreBase):
                 values["extra_specs"] = _extra_specs_text(params.extra_specs)
             if params.runner_bootstrap_timeout:
                 values["runner_bootstrap_timeout"] = params.runner_bootstrap_timeout
-            tx.conn.execute(update(pools).where(pools.c.id == current.id).values(**values))
+            statement = _update_statement(tuple(values))
+            statement.run(tx.conn, {"pool_id": current.id, **{f"new_{k}": v for k, v in values.items()}})
             if params.tags:
                 _link_tags(tx.conn, current.id, params.tags)
-            pool = read_pool(tx.conn, current.id)
+            pool = _find_pool(tx.conn, None, {"pool_id": current.id})
+            assert pool is not None  # updated just now, in this transaction
             tx.emit(EntityType.POOL, Operation.UPDATE, pool)
             return pool
 

@@ -101,7 +101,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     access_guard.start()
     notify_listener = None
     if settings.database.backend == "postgresql":  # other processes may write: wake on their commits
-        notify_listener = ChangeNotifyListener(settings.database.postgresql.dsn, hub.wake)
+        dsn = settings.database.postgresql.dsn
+        notify_listener = ChangeNotifyListener(dsn, hub.wake, db.own_backend_pids)
         notify_listener.start()
     app.state.access_guard = access_guard
     app.state.log_broadcaster = _start_log_broadcaster(settings)

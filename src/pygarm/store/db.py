@@ -143,12 +143,19 @@ class Database:
         else:
             self._write_engine = create_engine(url, echo=echo, pool_size=2, pool_pre_ping=True)
             self._read_engine = create_engine(url, echo=echo, pool_size=READER_THREADS, pool_pre_ping=True)
+            event.listen(self._write_engine, "connect", self._remember_backend_pid)
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pygarm-writer")
         self._readers = ThreadPoolExecutor(max_workers=READER_THREADS, thread_name_prefix="pygarm-reader")
         self._sqlite_writer: Connection | None = None
         """The writer thread's own SQLite connection (only that thread uses it)."""
         self._listener: CommitListener | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.own_backend_pids: set[int] = set()
+        """PostgreSQL backends of this process's writer connections: their NOTIFYs are this process's
+        own commits, which the hub has already been handed, so the listener can ignore them."""
+
+    def _remember_backend_pid(self, dbapi_connection: Any, _record: Any) -> None:
+        self.own_backend_pids.add(int(dbapi_connection.info.backend_pid))
 
     @property
     def engine(self) -> Engine:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import psycopg
 
@@ -27,9 +27,12 @@ RECONNECT_DELAY_S = 2.0
 class ChangeNotifyListener:
     """One ``LISTEN`` connection per process, calling ``wake()`` for every notification."""
 
-    def __init__(self, dsn: str, wake: Callable[[], None]) -> None:
+    def __init__(self, dsn: str, wake: Callable[[], None], own_pids: Collection[int] = ()) -> None:
+        """``own_pids``: backends whose notifications are this process's own commits (the hub got
+        those from the writer already; re-reading the log for each cost ~9 % of server CPU)."""
         self._dsn = dsn
         self._wake = wake
+        self._own_pids = own_pids
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
 
@@ -49,8 +52,9 @@ class ChangeNotifyListener:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     self.connected.set()
                     self._wake()  # whatever was committed while we were not listening
-                    async for _notification in conn.notifies():
-                        self._wake()
+                    async for notification in conn.notifies():
+                        if notification.pid not in self._own_pids:
+                            self._wake()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

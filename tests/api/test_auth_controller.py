@@ -175,3 +175,23 @@ async def test_metrics_token_and_providers(admin_client: httpx.AsyncClient) -> N
     assert claims["read_metrics"] is True and claims["is_admin"] is False and claims["user"] == ""
     response = await admin_client.get("/api/v1/providers")
     assert response.status_code == 200 and response.content == b"[]\n"
+
+
+def test_a_remembered_token_still_expires() -> None:
+    """§6.1: ``exp`` is checked on every use, also once the token's signature was verified before."""
+    import time
+
+    import pytest
+
+    from pygarm.errors import UnauthorizedError
+    from pygarm.params.models import User
+    from pygarm.runner.auth import TokenService
+
+    tokens = TokenService(TEST_JWT_SECRET, ttl_seconds=1)
+    token = tokens.issue_user_token(User(id="u", is_admin=True), generation=0)
+    assert tokens.decode(token)["user"] == "u"
+    time.sleep(1.1)
+    with pytest.raises(UnauthorizedError):
+        tokens.decode(token)
+    with pytest.raises(UnauthorizedError):
+        tokens.decode(token[:-2] + "xx")

@@ -1,7 +1,8 @@
 """Fan-out benchmark: REST updates in, websocket events out (issue 3 item 7).
 
 Starts a server in its own process, connects subscribers with ``send-everything``, drives pool updates
-through the REST API, and prints: update→event/s with one subscriber (sequential), frames/s to N
+through the REST API (with the small clients of ``bench/lightclient.py``, so that the load generator
+does not cap what is measured), and prints: update→event/s with one subscriber (sequential), frames/s to N
 subscribers (8 updates in flight), publish→receive latency percentiles, lost and out-of-order counts, and
 RSS per idle subscriber. Each update writes a distinct ``image`` value (``img-<n>``), which is how a
 subscriber recognises which update an event belongs to.
@@ -18,9 +19,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
-import httpx
-from websockets.asyncio.client import ClientConnection, connect
-
+from bench.lightclient import RawHTTP, RawWebSocket
 from bench.server import BenchServer, bench_server
 
 IMAGE_NUMBER = re.compile(rb'"image":"img-(\d+)"')
@@ -33,7 +32,7 @@ DRAIN_TIMEOUT_S = 30.0
 
 @dataclass
 class Subscriber:
-    connection: ClientConnection
+    connection: RawWebSocket
     received: list[int] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     out_of_order: int = 0
@@ -42,14 +41,8 @@ class Subscriber:
 async def subscribe(server: BenchServer, count: int) -> list[Subscriber]:
     subscribers = []
     for _ in range(count):
-        connection = await connect(
-            server.ws_url + "/api/v1/ws/events?seq=true",
-            additional_headers=server.headers,
-            compression=None,
-            max_size=2**20,
-            ping_interval=None,
-        )
-        await connection.send(SEND_EVERYTHING)
+        connection = await RawWebSocket.connect(server.ws_url, "/api/v1/ws/events?seq=true", server.token)
+        connection.send_text(SEND_EVERYTHING)
         subscribers.append(Subscriber(connection))
     await asyncio.sleep(SUBSCRIBE_SETTLE_S)
     return subscribers
@@ -59,7 +52,7 @@ async def receive(subscriber: Subscriber, sent_at: dict[int, float], expected: i
     """Record each pool event's number and latency; count frames whose ``seq`` does not increase."""
     last_seq = -1
     while len(subscriber.received) < expected:
-        frame = await subscriber.connection.recv(decode=False)
+        frame = await subscriber.connection.recv()
         now = time.perf_counter()
         match = IMAGE_NUMBER.search(frame)
         if match is None:
@@ -81,20 +74,21 @@ async def drive_updates(
     """PUT /pools/{id} ``count`` times, ``in_flight`` at once; returns how many failed."""
     numbers = iter(range(first, first + count))
     failures = 0
-    limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
-    async with httpx.AsyncClient(
-        base_url=server.base_url, headers=server.headers, limits=limits, timeout=30
-    ) as http:
+    path = f"/api/v1/pools/{server.pool_id}"
 
-        async def worker() -> None:
-            nonlocal failures
+    async def worker() -> None:
+        nonlocal failures
+        http = await RawHTTP.connect(server.base_url, server.token)
+        try:
             for number in numbers:
+                body = b'{"image":"img-%d"}' % number
                 sent_at[number] = time.perf_counter()
-                response = await http.put(f"/api/v1/pools/{server.pool_id}", json={"image": f"img-{number}"})
-                if response.status_code != 200:
+                if await http.request("PUT", path, body) != 200:
                     failures += 1
+        finally:
+            await http.close()
 
-        await asyncio.gather(*(worker() for _ in range(in_flight)))
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
     return failures
 
 
@@ -156,6 +150,17 @@ async def measure_idle_memory(server: BenchServer, count: int) -> None:
     print(
         f"   server RSS before {before / 2**20:.1f} MiB, after {after / 2**20:.1f} MiB, "
         f"per subscriber {(after - before) / count / 1024:.1f} KiB"
+    )
+    # Then wake them all: every one of them must get each of a few updates.
+    updates, first = 5, 9 * 10**6
+    started = time.perf_counter()
+    await drive_updates(server, first, updates, 1, {})
+    await asyncio.wait_for(asyncio.gather(*(receive(sub, {}, updates) for sub in subs)), DRAIN_TIMEOUT_S)
+    elapsed = time.perf_counter() - started
+    complete = sum(sorted(sub.received) == list(range(first, first + updates)) for sub in subs)
+    print(
+        f"   then {updates} updates to all of them: {count * updates / elapsed:,.0f} frames/s, "
+        f"{complete}/{count} subscribers got every one, in {elapsed:.2f} s"
     )
     for sub in subs:
         await sub.connection.close()

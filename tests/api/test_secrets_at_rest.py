@@ -111,13 +111,13 @@ async def test_no_secret_in_responses_events_or_tables(admin_client: httpx.Async
     assert PAT_TWO in secrets
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # a raw database file exists only for SQLite
 async def test_no_secret_in_sqlite_file(
     admin_client: httpx.AsyncClient, app: FastAPI, settings: Settings
 ) -> None:
     """§8.3: the raw SQLite database file (and its WAL, where fresh pages live) holds no PAT, key or
-    plain password. Runs on the SQLite backend only; the table dump above covers PostgreSQL."""
-    if settings.database.backend != "sqlite3":
-        pytest.skip("raw database file bytes exist only for SQLite")
+    plain password. The table dump above covers PostgreSQL."""
+    assert settings.database.backend == "sqlite3"
     await exercise(admin_client)
     db_file = Path(settings.database.sqlite3.db_file)
     files = [path for path in (db_file, Path(f"{db_file}-wal")) if path.exists()]

@@ -42,7 +42,6 @@ from pygarm.events.extensions import (
     Replay,
     ResumeUnavailable,
     parse_stream_options,
-    text_with_seq,
 )
 from pygarm.events.filters import CompiledFilter
 from pygarm.events.guard import AccessGuard
@@ -327,7 +326,7 @@ async def events_websocket(websocket: WebSocket) -> None:
 
 
 def _render_with_seq(delivery: Delivery) -> str:
-    return text_with_seq(delivery.text, delivery.change.seq)
+    return delivery.seq_text
 
 
 def _resume_on_first_filter(

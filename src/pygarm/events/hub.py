@@ -30,9 +30,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import NamedTuple
 
 from pygarm.events.change import Change
+from pygarm.events.extensions import text_with_seq
 from pygarm.events.filters import NOTHING, CompiledFilter
 from pygarm.events.mailbox import CloseCause, Mailbox
 
@@ -53,15 +53,26 @@ READ_RETRY_DELAY = 1.0
 """Seconds to wait before reading the log again after a failed read."""
 
 
-class Delivery(NamedTuple):
+class Delivery:
     """One change as handed to every subscriber: the change and its frame decoded to ``str`` once.
 
     ASGI servers need ``str`` to send a text frame, so the hub decodes each frame once per change rather
-    than once per subscriber.
+    than once per subscriber. The frame with ``"seq"`` (for subscribers that opted in) is likewise built
+    at most once per change, by the first subscriber that asks for it.
     """
 
-    change: Change
-    text: str
+    __slots__ = ("_seq_text", "change", "text")
+
+    def __init__(self, change: Change, text: str) -> None:
+        self.change = change
+        self.text = text
+        self._seq_text: str | None = None
+
+    @property
+    def seq_text(self) -> str:
+        if self._seq_text is None:
+            self._seq_text = text_with_seq(self.text, self.change.seq)
+        return self._seq_text
 
 
 class Subscription(Mailbox[Delivery]):

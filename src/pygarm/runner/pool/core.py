@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +34,7 @@ from pygarm.runner.github import (
 from pygarm.runner.instance_token import InstanceTokenService
 from pygarm.runner.providers import Provider
 from pygarm.store.entity_kinds import Entity, EntityKind
+from pygarm.store.instances import InstanceRecord, UpdateInstanceParams
 from pygarm.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -241,6 +242,28 @@ class ManagerCore:
         return lock
 
     # --- background work ---------------------------------------------------------------------------
+
+    async def claim_and_spawn(
+        self,
+        records: Iterable[InstanceRecord],
+        status: str,
+        work: Callable[[InstanceRecord], Coroutine[Any, Any, Any]],
+        label: str,
+    ) -> None:
+        """For each instance not locked by another operation: lock it, move it to ``status`` (one
+        ``instance/update``), then run ``work(record)`` in the background. ``work`` owns the lock from
+        then on and must release it. GARM's add-pending and delete-pending passes both work this way."""
+        for record in records:
+            name = record.instance.name
+            if not self.try_lock(name):
+                continue
+            try:
+                await self.store.update_instance(name, UpdateInstanceParams(status=status))
+            except GarmError as exc:
+                log.error("failed to mark %s %s: %s", name, status, exc)
+                self.unlock(name)
+                continue
+            self.spawn(work(record), name=f"{label}-{name}")
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run one instance operation (a provider call) without holding up the loop that started it.

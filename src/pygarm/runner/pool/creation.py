@@ -144,17 +144,9 @@ async def ensure_min_idle_runners(core: ManagerCore) -> None:
 async def add_pending_instances(core: ManagerCore) -> None:
     """Mark each lockable ``pending_create`` instance ``creating`` and create it in a background task."""
     records = await core.store.list_instance_records(entity=core.ref, statuses=[STATUS_PENDING_CREATE])
-    for record in records:
-        name = record.instance.name
-        if not core.try_lock(name):
-            continue
-        try:
-            await core.store.update_instance(name, UpdateInstanceParams(status=STATUS_CREATING))
-        except GarmError as exc:
-            log.error("failed to mark %s creating: %s", name, exc)
-            core.unlock(name)
-            continue
-        core.spawn(_create_locked(core, record), name=f"create-{name}")
+    await core.claim_and_spawn(
+        records, STATUS_CREATING, lambda record: _create_locked(core, record), "create"
+    )
 
 
 async def _create_locked(core: ManagerCore, record: InstanceRecord) -> None:

@@ -78,17 +78,9 @@ async def delete_pending_instances(core: ManagerCore) -> None:
     records = await core.store.list_instance_records(
         entity=core.ref, statuses=sorted(DELETE_PENDING_STATUSES)
     )
-    for record in records:
-        name = record.instance.name
-        if not core.try_lock(name):
-            continue
-        try:
-            await core.store.update_instance(name, UpdateInstanceParams(status=STATUS_DELETING))
-        except GarmError as exc:
-            log.error("failed to mark %s deleting: %s", name, exc)
-            core.unlock(name)
-            continue
-        core.spawn(_remove_locked(core, record), name=f"delete-{name}")
+    await core.claim_and_spawn(
+        records, STATUS_DELETING, lambda record: _remove_locked(core, record), "delete"
+    )
 
 
 async def _remove_locked(core: ManagerCore, record: InstanceRecord) -> None:

@@ -1,4 +1,4 @@
-"""Running the app under uvicorn with the settings the design notes measured (§0, §4).
+"""Running the app under uvicorn with the settings measured in docs/design.md#memory-per-connection.
 
 ``websockets-sansio`` with per-message deflate off: uvicorn's default deflate doubles the memory of
 every idle subscriber and costs ~15 % of fan-out throughput. httptools and uvloop take a third off

@@ -58,7 +58,7 @@ TimeoutStopSec=5min
 [Install]
 WantedBy=multi-user.target
 """
-"""GARM v0.1.5's unit (``runner/metadata.go:20-34``); ``User=runner`` is hard-coded there (spec §7.13)."""
+"""GARM v0.1.5's unit (``runner/metadata.go:20-34``); ``User=runner`` is hard-coded there (runner spec §7.13)."""
 
 _HTML_ESCAPES: Final = {
     "\0": "\ufffd",
@@ -112,7 +112,7 @@ def _require_jit(record: InstanceRecord) -> None:
 
 
 def jit_file(record: InstanceRecord, file_name: str) -> bytes:
-    """The decoded JIT file ``.<file_name>`` (GitHub's keys carry a leading dot, spec §7.7); 404
+    """The decoded JIT file ``.<file_name>`` (GitHub's keys carry a leading dot, runner spec §7.7); 404
     ``not found`` for a key the config does not have."""
     _require_jit(record)
     encoded = record.jit_configuration.get("." + file_name)

@@ -1,5 +1,6 @@
-"""Configuration (issue 2 item 2, spec §8.1): GARM's TOML starts pygarm as it is; a bad config is one
-clear line naming the key and the rule, with exit code 2; no ``--config`` creates a local default."""
+"""Configuration (issue 2 item 2, docs/garm-protocol.md#configuration): GARM's TOML starts pygarm as it is; a
+bad config is one clear line naming the key and the rule, with exit code 2; no ``--config`` creates a local
+default."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Server configuration: GARM's TOML file, read with GARM's section and key names (spec §8.1).
+"""Server configuration: GARM's TOML file, read with GARM's section and key names
+(docs/garm-protocol.md#configuration).
 
 An existing GARM ``config.toml`` starts pygarm as it is. pygarm adds ``backend = "postgresql"`` with
 ``[database.postgresql] dsn`` and an optional ``[events]`` section for its own change-log settings.
@@ -22,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 DEFAULT_PORT = 9997
 DEFAULT_JWT_TTL = "8760h"
 MIN_JWT_TTL_SECONDS = 24 * 3600
-"""GARM raises any shorter ``time_to_live`` to 24 h (spec §6.1)."""
+"""GARM raises any shorter ``time_to_live`` to 24 h (docs/garm-protocol.md#user-jwt)."""
 PASSPHRASE_LENGTH = 32
 """GARM demands exactly 32 characters: the passphrase is an AES-256 key in its legacy seal format."""
 
@@ -191,8 +192,9 @@ class EventsSection(_Section):
 class PoolManagerSection(_Section):
     """pygarm's ``[pool_manager]`` section: GARM's hard-coded pool-manager timings, as Go durations.
 
-    The defaults are GARM v0.1.5's constants (runner spec §2.3, §2.9, §2.11, §3.6); tests shorten them
-    so that a whole runner lifecycle fits in seconds. GARM has no such section.
+    The defaults are GARM v0.1.5's constants (docs/garm-protocol.md#pool-managers,
+    docs/garm-protocol.md#job-queue); tests shorten them so that a whole runner lifecycle fits in seconds.
+    GARM has no such section.
     """
 
     enabled: bool = True

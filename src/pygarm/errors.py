@@ -1,4 +1,5 @@
-"""The error types every layer raises, and the HTTP answer each one gets (spec §6.6).
+"""The error types every layer raises, and the HTTP answer each one gets
+(docs/garm-protocol.md#error-mapping).
 
 ::
 
@@ -9,8 +10,8 @@
     └── ConflictError         409  {"error": "Conflict", "details": <message>}
 
 Store and runner code raise these; only ``api/errors.py`` turns them into responses. Where GARM answers a
-client mistake with 500 (spec §6.6), pygarm raises the matching 4xx type instead and lists the deviation
-in ``docs/compatibility.md``.
+client mistake with 500 (docs/garm-protocol.md#error-mapping), pygarm raises the matching 4xx type instead and
+lists the deviation in ``docs/compatibility.md``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Logging set-up from ``[logging]``: level, text or JSON format, optional file (spec §8.1)."""
+"""Logging set-up from ``[logging]``: level, text or JSON format, optional file
+(docs/garm-protocol.md#configuration)."""
 
 from __future__ import annotations
 

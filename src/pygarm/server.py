@@ -24,7 +24,8 @@ from pygarm.config import Settings, parse_go_duration
 log = logging.getLogger(__name__)
 
 WS_MAX_INBOUND_BYTES = 16384
-"""GARM's ``SetReadLimit``: a larger inbound message closes the connection with 1009 (spec §1.4)."""
+"""GARM's ``SetReadLimit``: a larger inbound message closes the connection with 1009
+(docs/garm-protocol.md#websocket-connection)."""
 
 
 def uvicorn_config(settings: Settings, *, host: str | None = None, port: int | None = None) -> uvicorn.Config:

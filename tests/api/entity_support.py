@@ -1,5 +1,6 @@
 """Shared helpers for the entity, pool, instance and job tests: fixtures' building blocks, the spec's key
-orders (§4) and a reader of the change log for the "one event per mutation, payload == REST GET" checks.
+orders (docs/garm-protocol.md#entity-shapes) and a reader of the change log for the "one event per mutation,
+payload == REST GET" checks.
 """
 
 from __future__ import annotations
@@ -25,30 +26,31 @@ REPOSITORY_KEYS = [
     "id", "owner", "name", "credentials_name", "credentials_id", "credentials",
     "pool_manager_status", "pool_balancing_type", "endpoint",
 ]  # fmt: skip
-"""§4.2 with ``pool`` omitted (no pools)."""
+"""docs/garm-protocol.md#repository with ``pool`` omitted (no pools)."""
 ORGANIZATION_KEYS = [
     "id", "name", "credentials_name", "credentials", "credentials_id",
     "pool_manager_status", "pool_balancing_type", "endpoint",
 ]  # fmt: skip
-"""§4.3: note ``credentials`` before ``credentials_id``."""
+"""docs/garm-protocol.md#organization-and-enterprise: note ``credentials`` before ``credentials_id``."""
 POOL_KEYS = [
     "runner_prefix", "id", "provider_name", "max_runners", "min_idle_runners", "image", "flavor",
     "os_type", "os_arch", "tags", "enabled", "instances", "<entity>_id", "<entity>_name",
     "runner_bootstrap_timeout", "extra_specs", "github-runner-group", "priority",
 ]  # fmt: skip
-"""§4.5 for a single pool with ``extra_specs`` set; ``<entity>`` is ``repo``/``org``/``enterprise``."""
+"""docs/garm-protocol.md#pool for a single pool with ``extra_specs`` set; ``<entity>`` is
+``repo``/``org``/``enterprise``."""
 INSTANCE_FULL_KEYS = [
     "id", "provider_id", "agent_id", "name", "os_type", "os_name", "os_version", "os_arch", "addresses",
     "status", "runner_status", "pool_id", "provider_fault", "status_messages", "updated_at",
     "github-runner-group", "job",
 ]  # fmt: skip
-"""§4.6 with every optional field present."""
+"""docs/garm-protocol.md#instance with every optional field present."""
 JOB_KEYS = [
     "id", "run_id", "action", "conclusion", "status", "name", "StartedAt", "CompletedAt", "runner_id",
     "runner_name", "runner_group_id", "runner_group_name", "RepositoryName", "RepositoryOwner", "Labels",
     "repo_id", "LockedBy", "created_at", "updated_at",
 ]  # fmt: skip
-"""§4.10 for a repository job (``org_id``/``enterprise_id`` omitted)."""
+"""docs/garm-protocol.md#job for a repository job (``org_id``/``enterprise_id`` omitted)."""
 
 
 @dataclass(frozen=True)

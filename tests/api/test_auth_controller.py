@@ -1,4 +1,5 @@
-"""First-run, login and controller routes against spec §4.11, §5.2, §6."""
+"""First-run, login and controller routes against docs/garm-protocol.md#controller-info,
+docs/garm-protocol.md#rest-routes, docs/garm-protocol.md#auth-chains."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ADMIN_USERNAME, CONTROLL
 
 
 async def test_first_run_returns_user_in_go_key_order(client: httpx.AsyncClient) -> None:
-    """§4.12: User keys and order; no password or generation in the body."""
+    """docs/garm-protocol.md#user: User keys and order; no password or generation in the body."""
     response = await client.post(
         "/api/v1/first-run",
         json={
@@ -38,7 +39,7 @@ async def test_first_run_returns_user_in_go_key_order(client: httpx.AsyncClient)
 
 
 async def test_first_run_twice_is_conflict(client: httpx.AsyncClient, admin_token: str) -> None:
-    """§6.4: a second first-run answers 409 already initialized."""
+    """docs/garm-protocol.md#first-run: a second first-run answers 409 already initialized."""
     response = await client.post(
         "/api/v1/first-run", json={"username": "other", "email": "o@x.io", "password": "x"}
     )
@@ -47,7 +48,7 @@ async def test_first_run_twice_is_conflict(client: httpx.AsyncClient, admin_toke
 
 
 async def test_first_run_validation(client: httpx.AsyncClient) -> None:
-    """§6.4: each rule answers 400 with GARM's text."""
+    """docs/garm-protocol.md#first-run: each rule answers 400 with GARM's text."""
     cases = [
         ({"username": "", "email": "a@b.c", "password": ADMIN_PASSWORD}, "missing username or email"),
         ({"username": "a", "email": "nope", "password": ADMIN_PASSWORD}, "invalid email address"),
@@ -64,7 +65,7 @@ async def test_first_run_validation(client: httpx.AsyncClient) -> None:
 
 
 async def test_login_claims(client: httpx.AsyncClient, admin_token: str) -> None:
-    """§6.1: HS256 with GARM's claims and nothing else."""
+    """docs/garm-protocol.md#user-jwt: HS256 with GARM's claims and nothing else."""
     claims = jwt.decode(admin_token, TEST_JWT_SECRET.encode(), algorithms=["HS256"])
     assert set(claims) == {
         "user",
@@ -82,7 +83,7 @@ async def test_login_claims(client: httpx.AsyncClient, admin_token: str) -> None
 
 
 async def test_login_by_email_and_failures(client: httpx.AsyncClient, admin_token: str) -> None:
-    """§6.3: e-mail works as the login name; every failure is the same 401."""
+    """docs/garm-protocol.md#login: e-mail works as the login name; every failure is the same 401."""
     response = await client.post(
         "/api/v1/auth/login", json={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
     )
@@ -101,7 +102,8 @@ async def test_login_by_email_and_failures(client: httpx.AsyncClient, admin_toke
 
 
 async def test_urls_required_before_auth(client: httpx.AsyncClient) -> None:
-    """§6.5: until the URLs are set, apiRouter routes answer 409 even without a token."""
+    """docs/garm-protocol.md#init-and-urls-required: until the URLs are set, apiRouter routes answer 409 even
+    without a token."""
     await client.post(
         "/api/v1/first-run",
         json={"username": ADMIN_USERNAME, "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD},
@@ -115,7 +117,8 @@ async def test_urls_required_before_auth(client: httpx.AsyncClient) -> None:
 
 
 async def test_missing_or_bad_token(admin_client: httpx.AsyncClient, client: httpx.AsyncClient) -> None:
-    """§6.1: no header, a malformed header or a bad signature → 401 Authentication failed."""
+    """docs/garm-protocol.md#user-jwt: no header, a malformed header or a bad signature → 401 Authentication
+    failed."""
     for headers in (
         {},
         {"Authorization": "Bearer"},
@@ -128,7 +131,8 @@ async def test_missing_or_bad_token(admin_client: httpx.AsyncClient, client: htt
 
 
 async def test_controller_get_and_update(admin_client: httpx.AsyncClient) -> None:
-    """§4.11: key order, controller_webhook_url, hostname only on GET (§11)."""
+    """docs/garm-protocol.md#controller-info: key order, controller_webhook_url, hostname only on GET
+    (docs/garm-protocol.md#controller-info)."""
     response = await admin_client.get("/api/v1/controller")
     assert response.status_code == 200
     info = response.json()
@@ -158,7 +162,8 @@ async def test_controller_get_and_update(admin_client: httpx.AsyncClient) -> Non
 
 
 async def test_unknown_routes(admin_client: httpx.AsyncClient, client: httpx.AsyncClient) -> None:
-    """§5.4: unknown /api/v1 path → 404 JSON after auth; outside → Go's plain 404."""
+    """docs/garm-protocol.md#unknown-routes: unknown /api/v1 path → 404 JSON after auth; outside → Go's plain
+    404."""
     response = await admin_client.get("/api/v1/nothing-here")
     assert response.status_code == 404
     assert response.json() == {"error": "Not found", "details": "Resource not found"}
@@ -169,7 +174,8 @@ async def test_unknown_routes(admin_client: httpx.AsyncClient, client: httpx.Asy
 
 
 async def test_metrics_token_and_providers(admin_client: httpx.AsyncClient) -> None:
-    """§6.2 claims of the metrics token; §5.2 providers is [] when none are configured."""
+    """docs/garm-protocol.md#metrics-auth claims of the metrics token; docs/garm-protocol.md#rest-routes
+    providers is [] when none are configured."""
     response = await admin_client.get("/api/v1/metrics-token")
     claims = jwt.decode(response.json()["token"], TEST_JWT_SECRET.encode(), algorithms=["HS256"])
     assert claims["read_metrics"] is True and claims["is_admin"] is False and claims["user"] == ""
@@ -178,7 +184,8 @@ async def test_metrics_token_and_providers(admin_client: httpx.AsyncClient) -> N
 
 
 def test_a_remembered_token_still_expires() -> None:
-    """§6.1: ``exp`` is checked on every use, also once the token's signature was verified before."""
+    """docs/garm-protocol.md#user-jwt: ``exp`` is checked on every use, also once the token's signature was
+    verified before."""
     import time
 
     import pytest

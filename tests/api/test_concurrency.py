@@ -1,6 +1,6 @@
-"""Concurrent writers through the REST API (design notes §1: GARM v0.1.5 fails about a third of
-concurrent updates with 500 on SQLite). pygarm must answer every one with 2xx, on both backends, and
-append exactly one change per update, in commit order, the last of which matches the final GET.
+"""Concurrent writers through the REST API (docs/design.md#sequence-order-equals-commit-order: GARM v0.1.5
+fails about a third of concurrent updates with 500 on SQLite). pygarm must answer every one with 2xx, on both
+backends, and append exactly one change per update, in commit order, the last of which matches the final GET.
 """
 
 from __future__ import annotations
@@ -37,9 +37,10 @@ def settings(database_section: dict[str, Any]) -> Settings:
 
 
 async def test_concurrent_updates_all_succeed(live_admin: tuple[Any, str]) -> None:
-    """8 writers x 40 updates of pools (both routes) and entities (§5.2), each writer on its own
-    connection to a real uvicorn server: zero non-2xx, one event each (§2.4), strictly increasing
-    sequence numbers, and each object's last event equals its final GET."""
+    """8 writers x 40 updates of pools (both routes) and entities (docs/garm-protocol.md#rest-routes), each
+    writer on its own connection to a real uvicorn server: zero non-2xx, one event each
+    (docs/garm-protocol.md#which-operations-emit-events), strictly increasing sequence numbers, and each
+    object's last event equals its final GET."""
     live, token = live_admin
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=live.base_url, headers=headers, timeout=60) as admin_client:

@@ -1,4 +1,6 @@
-"""GitHub credentials routes against spec §2.4, §4.9, §4.14, §5.2, §5.3, §6.6 and §11."""
+"""GitHub credentials routes against docs/garm-protocol.md#which-operations-emit-events,
+docs/garm-protocol.md#github-credentials, docs/garm-protocol.md#rest-routes,
+docs/garm-protocol.md#error-mapping."""
 
 from __future__ import annotations
 
@@ -54,7 +56,8 @@ def bad_request(details: str) -> dict[str, str]:
 
 
 async def test_list_is_null_when_empty(admin_client: httpx.AsyncClient) -> None:
-    """§5.2/§10.12: both list paths answer ``null`` when there are no credentials."""
+    """docs/garm-protocol.md#empty-bodies-and-null-lists: both list paths answer ``null`` when there are no
+    credentials."""
     for path in ("/api/v1/credentials", "/api/v1/credentials/", BASE, BASE + "/"):
         response = await admin_client.get(path)
         assert response.status_code == 200
@@ -62,8 +65,9 @@ async def test_list_is_null_when_empty(admin_client: httpx.AsyncClient) -> None:
 
 
 async def test_create_pat(admin_client: httpx.AsyncClient, app: FastAPI) -> None:
-    """§4.9 shape (``auth-type`` with a hyphen, URLs from the endpoint, no ``ca_bundle`` without one);
-    §2.4 one ``github_credentials/create`` whose payload is the REST GET body."""
+    """docs/garm-protocol.md#github-credentials shape (``auth-type`` with a hyphen, URLs from the endpoint, no
+    ``ca_bundle`` without one); docs/garm-protocol.md#which-operations-emit-events one
+    ``github_credentials/create`` whose payload is the REST GET body."""
     seq = await last_seq(app)
     response = await admin_client.post(BASE, json=pat_body())
     assert response.status_code == 200
@@ -95,7 +99,8 @@ async def test_create_pat(admin_client: httpx.AsyncClient, app: FastAPI) -> None
 
 
 async def test_create_app_on_endpoint_with_ca(admin_client: httpx.AsyncClient, app: FastAPI) -> None:
-    """§4.9: ``ca_bundle`` is the endpoint's ``ca_cert_bundle``; the PKCS#1 App key is sealed."""
+    """docs/garm-protocol.md#github-credentials: ``ca_bundle`` is the endpoint's ``ca_cert_bundle``; the
+    PKCS#1 App key is sealed."""
     await admin_client.post("/api/v1/github/endpoints", json=ghes_endpoint_body())
     response = await admin_client.post(BASE + "/", json=app_body(endpoint="GHES"))
     assert response.status_code == 200
@@ -147,7 +152,8 @@ CREATE_ERRORS: list[tuple[dict[str, Any], str]] = [
 async def test_create_validation(
     admin_client: httpx.AsyncClient, app: FastAPI, body: dict[str, Any], details: str
 ) -> None:
-    """§4.14 ``CreateGithubCredentialsParams.Validate``: GARM's order and messages, all 400, no event."""
+    """docs/garm-protocol.md#request-bodies ``CreateGithubCredentialsParams.Validate``: GARM's order and
+    messages, all 400, no event."""
     seq = await last_seq(app)
     response = await admin_client.post(BASE, json=body)
     assert response.status_code == 400
@@ -167,14 +173,16 @@ async def test_create_validation(
     ],
 )
 async def test_create_undecodable_body(admin_client: httpx.AsyncClient, body: dict[str, Any]) -> None:
-    """§0: type mismatches, out-of-range int64 and bad base64 fail decoding → 400 ``invalid request``."""
+    """docs/garm-protocol.md#json-encoding: type mismatches, out-of-range int64 and bad base64 fail decoding →
+    400 ``invalid request``."""
     response = await admin_client.post(BASE, json=body)
     assert response.status_code == 400
     assert response.json() == bad_request("invalid request")
 
 
 async def test_create_unknown_endpoint_and_duplicate(admin_client: httpx.AsyncClient, app: FastAPI) -> None:
-    """§5.3: unknown endpoint → 404 ``not found``; same name (any case), same user → 409 ``duplicate``."""
+    """docs/garm-protocol.md#route-rules: unknown endpoint → 404 ``not found``; same name (any case), same
+    user → 409 ``duplicate``."""
     response = await admin_client.post(BASE, json=pat_body(endpoint="nope"))
     assert response.status_code == 404
     assert response.json() == {"error": "Not Found", "details": "not found"}
@@ -188,7 +196,8 @@ async def test_create_unknown_endpoint_and_duplicate(admin_client: httpx.AsyncCl
 
 @pytest.mark.parametrize("raw_id", ["abc", "-1", "+1", "1.0", " 1", str(2**64), "1e3"])
 async def test_bad_ids_are_bad_requests(admin_client: httpx.AsyncClient, raw_id: str) -> None:
-    """§6.6: an id ``strconv.ParseUint`` rejects → 400 ``invalid request`` on GET, PUT and DELETE."""
+    """docs/garm-protocol.md#error-mapping: an id ``strconv.ParseUint`` rejects → 400 ``invalid request`` on
+    GET, PUT and DELETE."""
     for method in ("GET", "PUT", "DELETE"):
         response = await admin_client.request(method, f"{BASE}/{raw_id}", json={"description": "x"})
         assert response.status_code == 400, (method, raw_id)
@@ -196,7 +205,8 @@ async def test_bad_ids_are_bad_requests(admin_client: httpx.AsyncClient, raw_id:
 
 
 async def test_unknown_ids(admin_client: httpx.AsyncClient, app: FastAPI) -> None:
-    """§5.2: unknown id → 404 ``not found`` on GET/PUT; DELETE answers 204 and pygarm emits nothing."""
+    """docs/garm-protocol.md#rest-routes: unknown id → 404 ``not found`` on GET/PUT; DELETE answers 204 and
+    pygarm emits nothing."""
     seq = await last_seq(app)
     for raw_id in ("0", "42", str(2**64 - 1), "007"):
         for method in ("GET", "PUT"):
@@ -211,9 +221,10 @@ async def test_unknown_ids(admin_client: httpx.AsyncClient, app: FastAPI) -> Non
 async def test_detailed_get_nests_entities_non_detailed(
     admin_client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    """§4.9/§11: ``GET /github/credentials/{id}`` nests repositories, organizations and enterprises built
-    without associations: zero-valued ``credentials`` (with a zero ``endpoint``), zero ``endpoint``, no
-    ``credentials_name``, ``pool`` omitted, balancer normalized to ``roundrobin``. Other views don't nest."""
+    """docs/garm-protocol.md#github-credentials: ``GET /github/credentials/{id}`` nests repositories,
+    organizations and enterprises built without associations: zero-valued ``credentials`` (with a zero
+    ``endpoint``), zero ``endpoint``, no ``credentials_name``, ``pool`` omitted, balancer normalized to
+    ``roundrobin``. Other views don't nest."""
     created = (await admin_client.post(BASE, json=pat_body())).json()
     ids = await insert_entity_rows(app, created["id"])
     response = await admin_client.get(f"{BASE}/{created['id']}")
@@ -266,8 +277,9 @@ async def test_detailed_get_nests_entities_non_detailed(
 
 
 async def test_update(admin_client: httpx.AsyncClient, app: FastAPI) -> None:
-    """§4.14 pointer semantics (absent/null = unchanged); a new PAT is sealed; §2.4 one
-    ``github_credentials/update`` = the REST GET body."""
+    """docs/garm-protocol.md#request-bodies pointer semantics (absent/null = unchanged); a new PAT is sealed;
+    docs/garm-protocol.md#which-operations-emit-events one ``github_credentials/update`` = the REST GET
+    body."""
     created = (await admin_client.post(BASE, json=pat_body())).json()
     path = f"{BASE}/{created['id']}"
     seq = await last_seq(app)
@@ -300,8 +312,9 @@ async def test_update(admin_client: httpx.AsyncClient, app: FastAPI) -> None:
 async def test_update_errors(
     admin_client: httpx.AsyncClient, app: FastAPI, body: dict[str, Any], status: int, details: str
 ) -> None:
-    """§4.14/§5.3: an App secret on PAT credentials → 400 ``invalid request``; both → 400; a taken name → 409
-    ``duplicate``; an empty name → 400 (pygarm, docs/compatibility.md). No event for any of them."""
+    """docs/garm-protocol.md#request-bodies, docs/garm-protocol.md#route-rules: an App secret on PAT
+    credentials → 400 ``invalid request``; both → 400; a taken name → 409 ``duplicate``; an empty name → 400
+    (pygarm, docs/compatibility.md). No event for any of them."""
     created = (await admin_client.post(BASE, json=pat_body())).json()
     await admin_client.post(BASE, json=app_body())
     seq = await last_seq(app)
@@ -312,7 +325,8 @@ async def test_update_errors(
 
 
 async def test_update_pat_on_app_credentials(admin_client: httpx.AsyncClient, app: FastAPI) -> None:
-    """§5.3: a PAT for App credentials → 400 ``invalid request``; a new App secret is accepted."""
+    """docs/garm-protocol.md#route-rules: a PAT for App credentials → 400 ``invalid request``; a new App
+    secret is accepted."""
     created = (await admin_client.post(BASE, json=app_body())).json()
     path = f"{BASE}/{created['id']}"
     response = await admin_client.put(path, json={"pat": {"oauth2_token": "x"}})
@@ -324,7 +338,8 @@ async def test_update_pat_on_app_credentials(admin_client: httpx.AsyncClient, ap
 
 
 async def test_delete(admin_client: httpx.AsyncClient, app: FastAPI) -> None:
-    """§5.2: 204 with no body; the delete event carries the full last state (pygarm's superset of §2.5)."""
+    """docs/garm-protocol.md#rest-routes: 204 with no body; the delete event carries the full last state
+    (pygarm's superset of docs/garm-protocol.md#delete-payloads)."""
     created = await admin_client.post(BASE, json=pat_body())
     path = f"{BASE}/{created.json()['id']}"
     seq = await last_seq(app)
@@ -338,7 +353,8 @@ async def test_delete(admin_client: httpx.AsyncClient, app: FastAPI) -> None:
 
 
 async def test_delete_in_use(admin_client: httpx.AsyncClient, app: FastAPI) -> None:
-    """§5.3: credentials used by a repository/organization/enterprise → 400 ``invalid request``, no event."""
+    """docs/garm-protocol.md#route-rules: credentials used by a repository/organization/enterprise → 400
+    ``invalid request``, no event."""
     created = (await admin_client.post(BASE, json=pat_body())).json()
     await insert_entity_rows(app, created["id"])
     seq = await last_seq(app)
@@ -350,7 +366,7 @@ async def test_delete_in_use(admin_client: httpx.AsyncClient, app: FastAPI) -> N
 
 
 async def test_routes_require_admin_token(admin_client: httpx.AsyncClient, client: httpx.AsyncClient) -> None:
-    """§5.1: every credentials route sits behind the JWT check."""
+    """docs/garm-protocol.md#auth-chains: every credentials route sits behind the JWT check."""
     for method, path in [
         ("GET", "/api/v1/credentials"),
         ("GET", BASE),

@@ -1,4 +1,5 @@
-"""GitHub endpoint routes against spec §2.4, §4.8, §4.14, §5.2, §5.3."""
+"""GitHub endpoint routes against docs/garm-protocol.md#which-operations-emit-events,
+docs/garm-protocol.md#github-endpoint, docs/garm-protocol.md#rest-routes."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def bad_request(details: str) -> dict[str, str]:
 
 
 async def test_list_has_the_default_endpoint(admin_client: httpx.AsyncClient) -> None:
-    """§4.8 default values and key order; §5.1 both path forms."""
+    """docs/garm-protocol.md#github-endpoint default values and key order; docs/garm-protocol.md#auth-chains
+    both path forms."""
     for path in (BASE, BASE + "/"):
         response = await admin_client.get(path)
         assert response.status_code == 200
@@ -41,7 +43,8 @@ async def test_list_has_the_default_endpoint(admin_client: httpx.AsyncClient) ->
 async def test_create_returns_endpoint_and_emits_create(
     admin_client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    """§4.8 shape with ``ca_cert_bundle`` as base64; §2.4 one ``github_endpoint/create`` = the REST body."""
+    """docs/garm-protocol.md#github-endpoint shape with ``ca_cert_bundle`` as base64;
+    docs/garm-protocol.md#which-operations-emit-events one ``github_endpoint/create`` = the REST body."""
     seq = await last_seq(app)
     response = await admin_client.post(BASE, json=ghes_endpoint_body())
     assert response.status_code == 200
@@ -59,7 +62,8 @@ async def test_create_returns_endpoint_and_emits_create(
 
 
 async def test_create_without_ca_bundle_omits_it(admin_client: httpx.AsyncClient) -> None:
-    """§4.8: ``ca_cert_bundle`` is omitempty; the trailing-slash form creates too (§5.1)."""
+    """docs/garm-protocol.md#github-endpoint: ``ca_cert_bundle`` is omitempty; the trailing-slash form creates
+    too (docs/garm-protocol.md#auth-chains)."""
     body = ghes_endpoint_body()
     del body["ca_cert_bundle"]
     response = await admin_client.post(BASE + "/", json=body)
@@ -90,7 +94,8 @@ CREATE_ERRORS: list[tuple[dict[str, Any], str]] = [
 async def test_create_validation(
     admin_client: httpx.AsyncClient, app: FastAPI, overrides: dict[str, Any], details: str
 ) -> None:
-    """§4.14: each ``CreateGithubEndpointParams.Validate`` rule → 400 with GARM's text, and no event."""
+    """docs/garm-protocol.md#request-bodies: each ``CreateGithubEndpointParams.Validate`` rule → 400 with
+    GARM's text, and no event."""
     seq = await last_seq(app)
     response = await admin_client.post(BASE, json=ghes_endpoint_body(**overrides))
     assert response.status_code == 400
@@ -102,14 +107,16 @@ async def test_create_validation(
     "content", [b"{not json", b'{"name": 5}', b'{"ca_cert_bundle": "***"}', b'{"description": ["x"]}']
 )
 async def test_create_undecodable_body(admin_client: httpx.AsyncClient, content: bytes) -> None:
-    """§0/§6.6: malformed JSON, a type mismatch or bad base64 → 400 ``invalid request``."""
+    """docs/garm-protocol.md#json-encoding, docs/garm-protocol.md#error-mapping: malformed JSON, a type
+    mismatch or bad base64 → 400 ``invalid request``."""
     response = await admin_client.post(BASE, content=content)
     assert response.status_code == 400
     assert response.json() == bad_request("invalid request")
 
 
 async def test_create_null_and_case_insensitive_keys(admin_client: httpx.AsyncClient) -> None:
-    """§0: keys match case-insensitively; ``null`` leaves a Go string untouched (empty)."""
+    """docs/garm-protocol.md#json-encoding: keys match case-insensitively; ``null`` leaves a Go string
+    untouched (empty)."""
     body = ghes_endpoint_body()
     del body["description"]
     body["Description"] = None
@@ -124,7 +131,8 @@ async def test_create_null_and_case_insensitive_keys(admin_client: httpx.AsyncCl
 
 
 async def test_create_duplicate_is_conflict(admin_client: httpx.AsyncClient, app: FastAPI) -> None:
-    """§5.3: a duplicate name (names are case-insensitive, §4.8) → 409 ``duplicate``."""
+    """docs/garm-protocol.md#route-rules: a duplicate name (names are case-insensitive,
+    docs/garm-protocol.md#github-endpoint) → 409 ``duplicate``."""
     assert (await admin_client.post(BASE, json=ghes_endpoint_body())).status_code == 200
     seq = await last_seq(app)
     for name in ("ghes", "GHES", "GitHub.com"):
@@ -135,7 +143,8 @@ async def test_create_duplicate_is_conflict(admin_client: httpx.AsyncClient, app
 
 
 async def test_get(admin_client: httpx.AsyncClient) -> None:
-    """§5.2 ``GET /github/endpoints/{name}``: any letter case finds it; unknown → 404 ``not found``."""
+    """docs/garm-protocol.md#rest-routes ``GET /github/endpoints/{name}``: any letter case finds it; unknown →
+    404 ``not found``."""
     for path in (BASE + "/github.com", BASE + "/GitHub.COM/"):
         response = await admin_client.get(path)
         assert response.status_code == 200
@@ -148,7 +157,8 @@ async def test_get(admin_client: httpx.AsyncClient) -> None:
 async def test_update_changes_given_fields_and_emits_update(
     admin_client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    """§4.14 pointer fields: absent or null = unchanged; §2.4 one ``github_endpoint/update`` = GET body."""
+    """docs/garm-protocol.md#request-bodies pointer fields: absent or null = unchanged;
+    docs/garm-protocol.md#which-operations-emit-events one ``github_endpoint/update`` = GET body."""
     body = ghes_endpoint_body()
     del body["ca_cert_bundle"]
     await admin_client.post(BASE, json=body)
@@ -186,7 +196,8 @@ async def test_update_changes_given_fields_and_emits_update(
 async def test_update_validation(
     admin_client: httpx.AsyncClient, app: FastAPI, body: dict[str, Any], details: str
 ) -> None:
-    """§4.14 ``UpdateGithubEndpointParams.Validate``: a given field must be valid (even an empty one)."""
+    """docs/garm-protocol.md#request-bodies ``UpdateGithubEndpointParams.Validate``: a given field must be
+    valid (even an empty one)."""
     await admin_client.post(BASE, json=ghes_endpoint_body())
     seq = await last_seq(app)
     response = await admin_client.put(BASE + "/ghes", json=body)
@@ -196,7 +207,8 @@ async def test_update_validation(
 
 
 async def test_update_github_com_and_unknown(admin_client: httpx.AsyncClient, app: FastAPI) -> None:
-    """§5.3: ``github.com`` cannot be updated → 400 ``invalid request``; unknown → 404; bad JSON → 400."""
+    """docs/garm-protocol.md#route-rules: ``github.com`` cannot be updated → 400 ``invalid request``; unknown
+    → 404; bad JSON → 400."""
     seq = await last_seq(app)
     for path in (BASE + "/github.com", BASE + "/GitHub.com/"):
         response = await admin_client.put(path, json={"description": "mine"})
@@ -212,7 +224,8 @@ async def test_update_github_com_and_unknown(admin_client: httpx.AsyncClient, ap
 
 
 async def test_delete_emits_full_last_state(admin_client: httpx.AsyncClient, app: FastAPI) -> None:
-    """§5.2: 204 with no body; pygarm's delete event carries the full last state (a superset of §2.5)."""
+    """docs/garm-protocol.md#rest-routes: 204 with no body; pygarm's delete event carries the full last state
+    (a superset of docs/garm-protocol.md#delete-payloads)."""
     await admin_client.post(BASE, json=ghes_endpoint_body())
     before = await admin_client.get(BASE + "/ghes")
     seq = await last_seq(app)
@@ -227,7 +240,8 @@ async def test_delete_emits_full_last_state(admin_client: httpx.AsyncClient, app
 
 
 async def test_delete_unknown_is_204_without_event(admin_client: httpx.AsyncClient, app: FastAPI) -> None:
-    """§5.2: deleting an unknown name still answers 204; pygarm emits nothing for it (GARM does)."""
+    """docs/garm-protocol.md#rest-routes: deleting an unknown name still answers 204; pygarm emits nothing for
+    it (GARM does)."""
     seq = await last_seq(app)
     for path in (BASE + "/nope", BASE + "/nope/"):
         response = await admin_client.delete(path)
@@ -236,8 +250,8 @@ async def test_delete_unknown_is_204_without_event(admin_client: httpx.AsyncClie
 
 
 async def test_delete_github_com_and_in_use(admin_client: httpx.AsyncClient, app: FastAPI) -> None:
-    """§5.3: ``github.com`` → 400 ``invalid request``; an endpoint used by credentials → 400 with a clear
-    message (GARM answers 500 there)."""
+    """docs/garm-protocol.md#route-rules: ``github.com`` → 400 ``invalid request``; an endpoint used by
+    credentials → 400 with a clear message (GARM answers 500 there)."""
     await admin_client.post(BASE, json=ghes_endpoint_body())
     assert (
         await admin_client.post("/api/v1/github/credentials", json=pat_body(endpoint="ghes"))
@@ -256,7 +270,8 @@ async def test_delete_github_com_and_in_use(admin_client: httpx.AsyncClient, app
 
 
 async def test_routes_require_admin_token(admin_client: httpx.AsyncClient, client: httpx.AsyncClient) -> None:
-    """§5.1: the ``apiRouter`` chain; with URLs set, a missing token → 401 ``Authentication failed``."""
+    """docs/garm-protocol.md#auth-chains: the ``apiRouter`` chain; with URLs set, a missing token → 401
+    ``Authentication failed``."""
     for method, path in [
         ("GET", BASE),
         ("POST", BASE),

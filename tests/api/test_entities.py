@@ -1,7 +1,8 @@
-"""Repositories, organizations and enterprises through the REST API (spec §4.2, §4.3, §5.2, §5.3, §2.4).
+"""Repositories, organizations and enterprises through the REST API (docs/garm-protocol.md#entity-shapes,
+docs/garm-protocol.md#route-rules, docs/garm-protocol.md#which-operations-emit-events).
 
-Every test that does not depend on the kind runs for all three kinds (one code path, style anchors §4),
-on SQLite and on PostgreSQL.
+Every test that does not depend on the kind runs for all three kinds (one code path,
+docs/design.md#one-code-path-for-three-entity-kinds), on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ async def creds(admin_client: httpx.AsyncClient) -> str:
 async def test_create_shape_and_event(
     app: FastAPI, admin_client: httpx.AsyncClient, creds: str, kind: Kind
 ) -> None:
-    """§4.2/§4.3 key order; §2.4: one ``<kind>/create`` whose payload is the GET body; no secret (§3)."""
+    """docs/garm-protocol.md#repository, docs/garm-protocol.md#organization-and-enterprise key order;
+    docs/garm-protocol.md#which-operations-emit-events: one ``<kind>/create`` whose payload is the GET body;
+    no secret (docs/garm-protocol.md#secrets)."""
     log = ChangeLog(app)
     await log.mark()
     response = await admin_client.post(f"/api/v1/{kind.collection}", json=kind.create_body(creds))
@@ -76,7 +79,8 @@ async def test_create_shape_and_event(
 
 @kinds
 async def test_list_is_null_when_empty(admin_client: httpx.AsyncClient, creds: str, kind: Kind) -> None:
-    """§5.2/§10.12: an empty entity list is ``null``; a listed entity has no ``pool`` key."""
+    """docs/garm-protocol.md#empty-bodies-and-null-lists: an empty entity list is ``null``; a listed entity
+    has no ``pool`` key."""
     response = await admin_client.get(f"/api/v1/{kind.collection}")
     assert response.status_code == 200 and response.content == b"null\n"
     created = await create_entity(admin_client, kind, creds)
@@ -100,7 +104,8 @@ async def test_list_is_null_when_empty(admin_client: httpx.AsyncClient, creds: s
 async def test_create_validation(
     admin_client: httpx.AsyncClient, creds: str, kind: Kind, drop: str, details: str
 ) -> None:
-    """§4.14 messages; ``missing secret`` is 400 here (GARM: 500, a documented deviation)."""
+    """docs/garm-protocol.md#request-bodies messages; ``missing secret`` is 400 here (GARM: 500, a documented
+    deviation)."""
     body = kind.create_body(creds)
     del body[drop]
     response = await admin_client.post(f"/api/v1/{kind.collection}", json=body)
@@ -110,7 +115,8 @@ async def test_create_validation(
 
 @kinds
 async def test_create_rejects_bad_input(admin_client: httpx.AsyncClient, creds: str, kind: Kind) -> None:
-    """§4.14 balancer check, §5.3 unknown credentials, §0 decoding errors; nothing is created."""
+    """docs/garm-protocol.md#request-bodies balancer check, docs/garm-protocol.md#route-rules unknown
+    credentials, docs/garm-protocol.md#json-encoding decoding errors; nothing is created."""
     cases = [
         (kind.create_body(creds, pool_balancer_type="random"), "invalid pool balancer type"),
         (kind.create_body("nope"), "credentials nope not defined"),
@@ -127,7 +133,8 @@ async def test_create_rejects_bad_input(admin_client: httpx.AsyncClient, creds: 
 
 
 async def test_create_decodes_like_go(admin_client: httpx.AsyncClient, creds: str) -> None:
-    """§0: keys match case-insensitively, unknown keys are ignored, ``null`` leaves a field unset."""
+    """docs/garm-protocol.md#json-encoding: keys match case-insensitively, unknown keys are ignored, ``null``
+    leaves a field unset."""
     response = await admin_client.post(
         "/api/v1/organizations",
         json={"NAME": "Case-Org", "Credentials_Name": creds, "webhook_secret": "s", "extra": 1,
@@ -141,7 +148,8 @@ async def test_create_decodes_like_go(admin_client: httpx.AsyncClient, creds: st
 async def test_duplicates_are_per_endpoint_and_case_insensitive(
     admin_client: httpx.AsyncClient, creds: str, kind: Kind
 ) -> None:
-    """§5.3: same name (any case) on the same endpoint → 409; another endpoint may reuse it."""
+    """docs/garm-protocol.md#route-rules: same name (any case) on the same endpoint → 409; another endpoint
+    may reuse it."""
     await create_entity(admin_client, kind, creds)
     shouted = {key: value.upper() for key, value in kind.body.items()}
     response = await admin_client.post(
@@ -159,8 +167,8 @@ async def test_duplicates_are_per_endpoint_and_case_insensitive(
 
 @kinds
 async def test_get_by_id(admin_client: httpx.AsyncClient, creds: str, kind: Kind) -> None:
-    """§6.6: malformed ID → 400 ``invalid request``; unknown → 404 ``not found``; Go's other UUID
-    spellings (upper case, no dashes) find the entity."""
+    """docs/garm-protocol.md#error-mapping: malformed ID → 400 ``invalid request``; unknown → 404
+    ``not found``; Go's other UUID spellings (upper case, no dashes) find the entity."""
     created = await create_entity(admin_client, kind, creds)
     response = await admin_client.get(f"/api/v1/{kind.collection}/not-a-uuid")
     assert response.status_code == 400
@@ -175,7 +183,8 @@ async def test_get_by_id(admin_client: httpx.AsyncClient, creds: str, kind: Kind
 
 @kinds
 async def test_get_includes_pools(admin_client: httpx.AsyncClient, creds: str, kind: Kind) -> None:
-    """§4.2: ``GET /<entity>/{id}`` fills ``pool`` (right after ``name``), in list rendering."""
+    """docs/garm-protocol.md#repository: ``GET /<entity>/{id}`` fills ``pool`` (right after ``name``), in list
+    rendering."""
     created = await create_entity(admin_client, kind, creds)
     pool = await create_pool(admin_client, kind, created["id"], extra_specs={"a": 1})
     body = (await admin_client.get(f"/api/v1/{kind.collection}/{created['id']}")).json()
@@ -187,8 +196,8 @@ async def test_get_includes_pools(admin_client: httpx.AsyncClient, creds: str, k
 
 @kinds
 async def test_update(app: FastAPI, admin_client: httpx.AsyncClient, creds: str, kind: Kind) -> None:
-    """§4.14 UpdateEntityParams: empty = unchanged; one ``<kind>/update`` == GET; the new secret is
-    what the webhook check reads."""
+    """docs/garm-protocol.md#request-bodies UpdateEntityParams: empty = unchanged; one ``<kind>/update`` ==
+    GET; the new secret is what the webhook check reads."""
     created = await create_entity(admin_client, kind, creds)
     path = f"/api/v1/{kind.collection}/{created['id']}"
     await create_pool(admin_client, kind, created["id"])
@@ -212,8 +221,8 @@ async def test_update(app: FastAPI, admin_client: httpx.AsyncClient, creds: str,
 
 @kinds
 async def test_update_errors(app: FastAPI, admin_client: httpx.AsyncClient, creds: str, kind: Kind) -> None:
-    """§5.3: credentials of another endpoint → 400 ``invalid request``; bad balancer → 400; unknown
-    credentials or entity → 404; failures emit nothing."""
+    """docs/garm-protocol.md#route-rules: credentials of another endpoint → 400 ``invalid request``; bad
+    balancer → 400; unknown credentials or entity → 404; failures emit nothing."""
     created = await create_entity(admin_client, kind, creds)
     path = f"/api/v1/{kind.collection}/{created['id']}"
     await create_endpoint(admin_client, "ghes.example.com")
@@ -236,8 +245,9 @@ async def test_update_errors(app: FastAPI, admin_client: httpx.AsyncClient, cred
 
 @kinds
 async def test_delete(app: FastAPI, admin_client: httpx.AsyncClient, creds: str, kind: Kind) -> None:
-    """§5.3: with pools → 400 ``<short> has pools defined (<ids>)``; otherwise 200 empty and one
-    ``<kind>/delete`` carrying the full object as GET showed it last (§2.4)."""
+    """docs/garm-protocol.md#route-rules: with pools → 400 ``<short> has pools defined (<ids>)``; otherwise
+    200 empty and one ``<kind>/delete`` carrying the full object as GET showed it last
+    (docs/garm-protocol.md#which-operations-emit-events)."""
     created = await create_entity(admin_client, kind, creds)
     path = f"/api/v1/{kind.collection}/{created['id']}"
     pools = [await create_pool(admin_client, kind, created["id"]) for _ in range(2)]
@@ -263,7 +273,8 @@ async def test_delete(app: FastAPI, admin_client: httpx.AsyncClient, creds: str,
 async def test_webhook_secret_sealed_at_rest(
     app: FastAPI, admin_client: httpx.AsyncClient, creds: str, kind: Kind
 ) -> None:
-    """§3: the secret is not stored in clear and never appears in a body or an event."""
+    """docs/garm-protocol.md#secrets: the secret is not stored in clear and never appears in a body or an
+    event."""
     created = await create_entity(admin_client, kind, creds, webhook_secret="very-secret-hook")
     table = {"repositories": repositories, "organizations": organizations, "enterprises": enterprises}[
         kind.collection
@@ -277,7 +288,7 @@ async def test_webhook_secret_sealed_at_rest(
 
 
 async def test_html_escaping_in_names(admin_client: httpx.AsyncClient, creds: str) -> None:
-    """§0: Go escapes ``<``, ``>`` and ``&`` in strings."""
+    """docs/garm-protocol.md#json-encoding: Go escapes ``<``, ``>`` and ``&`` in strings."""
     response = await admin_client.post(
         "/api/v1/organizations", json={"name": "a<b>&c", "credentials_name": creds, "webhook_secret": "s"}
     )
@@ -289,7 +300,8 @@ async def test_html_escaping_in_names(admin_client: httpx.AsyncClient, creds: st
 async def test_live_pool_manager_status(
     app: FastAPI, admin_client: httpx.AsyncClient, creds: str, kind: Kind
 ) -> None:
-    """§4.4: REST shows the pool manager's live state; events keep ``{"running": false}``."""
+    """docs/garm-protocol.md#pool-manager-status: REST shows the pool manager's live state; events keep
+    ``{"running": false}``."""
     created = await create_entity(admin_client, kind, creds)
     install_pool_managers(
         app, {created["id"]: PoolManagerStatus(running=False, failure_reason="bad <token>")}

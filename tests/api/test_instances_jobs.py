@@ -1,6 +1,8 @@
 """Instances and jobs: the store the runner lifecycle uses, and the REST routes that read and mark them
-(spec §4.6, §4.10, §5.2, §5.3, §2.4; runner spec §2.12-§2.15, §3.5). No pool manager exists yet, so the
-instances and jobs are written through the store directly.
+(docs/garm-protocol.md#entity-shapes, docs/garm-protocol.md#route-rules,
+docs/garm-protocol.md#which-operations-emit-events, docs/garm-protocol.md#pool-managers,
+docs/garm-protocol.md#job-records). No pool manager exists yet, so the instances and jobs are written through
+the store directly.
 """
 
 from __future__ import annotations
@@ -76,8 +78,9 @@ def workflow_job(job_id: int, repo_id: str, **changes: Any) -> Job:
 async def test_instance_create_update_events(
     app: FastAPI, admin_client: httpx.AsyncClient, setup: dict[str, Any]
 ) -> None:
-    """§2.4: ``instance/create`` and each ``instance/update`` carry what ``GET /instances/{name}`` shows;
-    §4.6: the full rendering has addresses and status messages, in Go key order."""
+    """docs/garm-protocol.md#which-operations-emit-events: ``instance/create`` and each ``instance/update``
+    carry what ``GET /instances/{name}`` shows; docs/garm-protocol.md#instance: the full rendering has
+    addresses and status messages, in Go key order."""
     store = store_of(app)
     path = "/api/v1/instances/garm-AbC123"
     log = ChangeLog(app)
@@ -103,7 +106,7 @@ async def test_instance_create_update_events(
     body = (await admin_client.get(path)).json()
     assert list(body) == [key for key in INSTANCE_FULL_KEYS if key != "job"]
     assert body["addresses"] == [{"address": "10.0.0.5", "type": "private"}]
-    assert body["provider_fault"] == "Ym9vbQ=="  # []byte → base64 (§0)
+    assert body["provider_fault"] == "Ym9vbQ=="  # []byte → base64 (docs/garm-protocol.md#json-encoding)
     assert [m["message"] for m in body["status_messages"]] == ["booting"]
     assert list(body["status_messages"][0]) == ["created_at", "message", "event_type", "event_level"]
     assert b"c2VjcmV0" not in payload and b".runner" not in payload
@@ -120,8 +123,8 @@ async def test_instance_create_update_events(
 
 
 async def test_instance_lists(app: FastAPI, admin_client: httpx.AsyncClient, setup: dict[str, Any]) -> None:
-    """§5.2: lists are ``[]`` when empty and omit addresses/status messages; the entity list 404s for an
-    unknown entity; the pool list does not check the pool (as GARM)."""
+    """docs/garm-protocol.md#rest-routes: lists are ``[]`` when empty and omit addresses/status messages; the
+    entity list 404s for an unknown entity; the pool list does not check the pool (as GARM)."""
     store = store_of(app)
     pool_path = f"/api/v1/pools/{setup['pool']['id']}/instances"
     repo_path = f"/api/v1/repositories/{setup['repo']['id']}/instances"
@@ -148,7 +151,8 @@ async def test_instance_lists(app: FastAPI, admin_client: httpx.AsyncClient, set
 
 
 async def test_instance_uniqueness(app: FastAPI, setup: dict[str, Any]) -> None:
-    """Runner spec §2.4/§2.6: names and provider IDs are unique; an unknown pool is 404."""
+    """docs/garm-protocol.md#runner-names-and-labels, docs/garm-protocol.md#provider-create: names and
+    provider IDs are unique; an unknown pool is 404."""
     store = store_of(app)
     await store.create_instance(setup["pool"]["id"], new_instance("garm-1"))
     await store.create_instance(setup["pool"]["id"], new_instance("garm-2"))
@@ -175,8 +179,9 @@ async def test_instance_uniqueness(app: FastAPI, setup: dict[str, Any]) -> None:
 async def test_delete_route_marks(
     app: FastAPI, admin_client: httpx.AsyncClient, setup: dict[str, Any], query: str, expected: str
 ) -> None:
-    """§5.2: ``DELETE /instances/{name}`` marks the runner (one ``instance/update`` == GET) and answers
-    200 empty; flags are read with ``strconv.ParseBool`` on the first value (invalid = false)."""
+    """docs/garm-protocol.md#rest-routes: ``DELETE /instances/{name}`` marks the runner (one
+    ``instance/update`` == GET) and answers 200 empty; flags are read with ``strconv.ParseBool`` on the first
+    value (invalid = false)."""
     store = store_of(app)
     await store.create_instance(setup["pool"]["id"], new_instance(status="running"))
     log = ChangeLog(app)
@@ -193,8 +198,8 @@ async def test_delete_route_marks(
 async def test_delete_route_checks(
     app: FastAPI, admin_client: httpx.AsyncClient, setup: dict[str, Any]
 ) -> None:
-    """§5.3: unknown → 404; wrong status → 400 with GARM's list; no running pool manager → 409 unless
-    ``bypassGHUnauthorized`` (pygarm has no pool managers yet); failures emit nothing."""
+    """docs/garm-protocol.md#route-rules: unknown → 404; wrong status → 400 with GARM's list; no running pool
+    manager → 409 unless ``bypassGHUnauthorized`` (pygarm has no pool managers yet); failures emit nothing."""
     store = store_of(app)
     await store.create_instance(setup["pool"]["id"], new_instance("garm-new", status="pending_create"))
     await store.create_instance(setup["pool"]["id"], new_instance("garm-err", status="error"))
@@ -221,8 +226,9 @@ async def test_delete_route_checks(
 async def test_store_delete_instance(
     app: FastAPI, admin_client: httpx.AsyncClient, setup: dict[str, Any]
 ) -> None:
-    """Runner spec §2.8: a hard delete emits ``instance/delete`` with the last state (superset of GARM's
-    partial payload, §2.5); linked jobs go too (GARM's cascade), each with ``job/delete``; idempotent."""
+    """docs/garm-protocol.md#delete-pending: a hard delete emits ``instance/delete`` with the last state
+    (superset of GARM's partial payload, docs/garm-protocol.md#delete-payloads); linked jobs go too (GARM's
+    cascade), each with ``job/delete``; idempotent."""
     store = store_of(app)
     await store.create_instance(setup["pool"]["id"], new_instance(status="running"))
     await store.create_or_update_job(workflow_job(7, setup["repo"]["id"], runner_name="garm-AbC123"))
@@ -244,8 +250,9 @@ async def test_store_delete_instance(
 
 
 async def test_jobs_lifecycle(app: FastAPI, admin_client: httpx.AsyncClient, setup: dict[str, Any]) -> None:
-    """§4.10 key order; runner spec §3.5: create copies everything, update changes only some fields and
-    links the runner; each write is one ``job/*`` event equal to the job in ``GET /jobs``."""
+    """docs/garm-protocol.md#job key order; docs/garm-protocol.md#job-records: create copies everything,
+    update changes only some fields and links the runner; each write is one ``job/*`` event equal to the job
+    in ``GET /jobs``."""
     store = store_of(app)
     repo_id = setup["repo"]["id"]
     assert (await admin_client.get("/api/v1/jobs")).content == b"[]\n"
@@ -281,7 +288,8 @@ async def test_jobs_lifecycle(app: FastAPI, admin_client: httpx.AsyncClient, set
 
 
 async def test_job_locks(app: FastAPI, setup: dict[str, Any]) -> None:
-    """Runner spec §3.5/§3.6: lock/unlock by entity, 409 for another entity's lock, no-ops emit nothing."""
+    """docs/garm-protocol.md#job-records, docs/garm-protocol.md#job-queue: lock/unlock by entity, 409 for
+    another entity's lock, no-ops emit nothing."""
     store = store_of(app)
     repo_id = setup["repo"]["id"]
     other = "11111111-1111-1111-1111-111111111111"
@@ -336,8 +344,8 @@ async def test_job_deletes(app: FastAPI, admin_client: httpx.AsyncClient, setup:
 async def test_delete_route_with_pool_managers(
     app: FastAPI, admin_client: httpx.AsyncClient, setup: dict[str, Any]
 ) -> None:
-    """Runner spec §2.12: after the status check the route hands the delete to the pool managers
-    (which unregister the runner from GitHub and apply the 409 rule), with GARM's query flags."""
+    """docs/garm-protocol.md#deleterunner: after the status check the route hands the delete to the pool
+    managers (which unregister the runner from GitHub and apply the 409 rule), with GARM's query flags."""
     store = store_of(app)
     await store.create_instance(setup["pool"]["id"], new_instance(status="running"))
     managers = install_pool_managers(app, {setup["repo"]["id"]: PoolManagerStatus(running=True)})

@@ -1,5 +1,6 @@
-"""Pools through the REST API (spec §4.5, §4.7, §4.14, §5.2, §5.3, §6.6, §11), for every entity kind and
-on both backends. Tags are compared as sets (§11).
+"""Pools through the REST API (docs/garm-protocol.md#entity-shapes, docs/garm-protocol.md#rest-routes,
+docs/garm-protocol.md#error-mapping), for every entity kind and on both backends. Tags are compared as sets
+(docs/garm-protocol.md#pool).
 """
 
 from __future__ import annotations
@@ -55,8 +56,9 @@ def pool_keys(kind: Kind) -> list[str]:
 async def test_create_shape_defaults_and_event(
     app: FastAPI, admin_client: httpx.AsyncClient, creds: str, kind: Kind
 ) -> None:
-    """§4.5 key order; ``runner_prefix`` defaults to ``garm`` and the stored bootstrap timeout is 20 for
-    every kind (§11); one ``pool/create`` whose payload is ``GET /pools/{id}`` and the entity route."""
+    """docs/garm-protocol.md#pool key order; ``runner_prefix`` defaults to ``garm`` and the stored bootstrap
+    timeout is 20 for every kind (docs/garm-protocol.md#pool); one ``pool/create`` whose payload is
+    ``GET /pools/{id}`` and the entity route."""
     entity = await create_entity(admin_client, kind, creds)
     log = ChangeLog(app)
     await log.mark()
@@ -79,7 +81,7 @@ async def test_create_shape_defaults_and_event(
 
 
 async def test_create_keeps_given_values(admin_client: httpx.AsyncClient, creds: str) -> None:
-    """§4.14: every CreatePoolParams field lands in the pool."""
+    """docs/garm-protocol.md#request-bodies: every CreatePoolParams field lands in the pool."""
     entity = await create_entity(admin_client, ORG, creds)
     pool = await create_pool(
         admin_client,
@@ -125,8 +127,9 @@ async def test_create_validation(
     changes: dict[str, Any],
     details: str,
 ) -> None:
-    """§5.3/§4.14 messages, all 400 (GARM answers 500 for several: documented deviation, §6.6/§11);
-    values the columns cannot hold are refused alike on both backends."""
+    """docs/garm-protocol.md#route-rules, docs/garm-protocol.md#request-bodies messages, all 400 (GARM answers
+    500 for several: documented deviation, docs/garm-protocol.md#error-mapping); values the columns cannot
+    hold are refused alike on both backends."""
     entity = await create_entity(admin_client, kind, creds)
     log = ChangeLog(app)
     await log.mark()
@@ -151,7 +154,8 @@ async def test_unknown_entity(admin_client: httpx.AsyncClient, kind: Kind) -> No
 
 @kinds
 async def test_lists(admin_client: httpx.AsyncClient, creds: str, kind: Kind) -> None:
-    """§5.2: pool lists are ``[]`` when empty; §4.5: lists omit ``extra_specs`` and show no instances."""
+    """docs/garm-protocol.md#rest-routes: pool lists are ``[]`` when empty; docs/garm-protocol.md#pool: lists
+    omit ``extra_specs`` and show no instances."""
     assert (await admin_client.get("/api/v1/pools")).content == b"[]\n"
     entity = await create_entity(admin_client, kind, creds)
     path = f"/api/v1/{kind.collection}/{entity['id']}/pools"
@@ -182,8 +186,8 @@ async def test_entity_scoping(admin_client: httpx.AsyncClient, creds: str, kind:
 async def test_update_pointer_semantics(
     app: FastAPI, admin_client: httpx.AsyncClient, creds: str, kind: Kind
 ) -> None:
-    """§4.14 UpdatePoolParams: absent = unchanged, explicit zero/false applied, tags replace the set only
-    when non-empty; both routes emit one ``pool/update`` == GET."""
+    """docs/garm-protocol.md#request-bodies UpdatePoolParams: absent = unchanged, explicit zero/false applied,
+    tags replace the set only when non-empty; both routes emit one ``pool/update`` == GET."""
     entity = await create_entity(admin_client, kind, creds)
     pool = await create_pool(admin_client, kind, entity["id"], priority=4, extra_specs={"a": 1})
     path = f"/api/v1/pools/{pool['id']}"
@@ -213,8 +217,8 @@ async def test_update_pointer_semantics(
 
 @kinds
 async def test_update_errors(app: FastAPI, admin_client: httpx.AsyncClient, creds: str, kind: Kind) -> None:
-    """§5.3: min > max (effective values) → 400; ``PUT /pools/{id}`` with bootstrap 0 → 400 (only that
-    route); unknown pool → 404; failures emit nothing."""
+    """docs/garm-protocol.md#route-rules: min > max (effective values) → 400; ``PUT /pools/{id}`` with
+    bootstrap 0 → 400 (only that route); unknown pool → 404; failures emit nothing."""
     entity = await create_entity(admin_client, kind, creds)
     pool = await create_pool(admin_client, kind, entity["id"])
     path = f"/api/v1/pools/{pool['id']}"
@@ -246,7 +250,8 @@ async def test_update_errors(app: FastAPI, admin_client: httpx.AsyncClient, cred
 async def test_update_unknown_key_is_ignored_null_is_unchanged(
     admin_client: httpx.AsyncClient, creds: str
 ) -> None:
-    """§0: unknown keys are ignored and ``null`` pointers mean "unchanged"."""
+    """docs/garm-protocol.md#json-encoding: unknown keys are ignored and ``null`` pointers mean
+    "unchanged"."""
     entity = await create_entity(admin_client, REPO, creds)
     pool = await create_pool(admin_client, REPO, entity["id"])
     response = await admin_client.put(
@@ -258,9 +263,10 @@ async def test_update_unknown_key_is_ignored_null_is_unchanged(
 
 @kinds
 async def test_delete(app: FastAPI, admin_client: httpx.AsyncClient, creds: str, kind: Kind) -> None:
-    """§5.2/§5.3: runners block deletion (``pool has runners`` / ``pool has runners: <ids>``); a delete
-    is 200 empty with one ``pool/delete`` carrying the last state (a superset of GARM's ID-only payload,
-    §2.5); ``DELETE /pools/{id}`` of an unknown pool is 200 and emits nothing."""
+    """docs/garm-protocol.md#route-rules: runners block deletion (``pool has runners`` /
+    ``pool has runners: <ids>``); a delete is 200 empty with one ``pool/delete`` carrying the last state (a
+    superset of GARM's ID-only payload, docs/garm-protocol.md#delete-payloads); ``DELETE /pools/{id}`` of an
+    unknown pool is 200 and emits nothing."""
     entity = await create_entity(admin_client, kind, creds)
     pool = await create_pool(admin_client, kind, entity["id"])
     path = f"/api/v1/pools/{pool['id']}"
@@ -290,7 +296,8 @@ async def test_delete(app: FastAPI, admin_client: httpx.AsyncClient, creds: str,
 
 
 async def test_tags_shared_between_pools(admin_client: httpx.AsyncClient, creds: str) -> None:
-    """§4.7: tags are rows of their own, matched case-insensitively; a repeated tag is linked once."""
+    """docs/garm-protocol.md#tag: tags are rows of their own, matched case-insensitively; a repeated tag is
+    linked once."""
     entity = await create_entity(admin_client, REPO, creds)
     first = await create_pool(admin_client, REPO, entity["id"], tags=["Linux", "gpu", "GPU"])
     second = await create_pool(admin_client, REPO, entity["id"], tags=["linux"])
@@ -302,7 +309,7 @@ async def test_tags_shared_between_pools(admin_client: httpx.AsyncClient, creds:
 async def test_find_pools_matching_all_tags(
     app: FastAPI, admin_client: httpx.AsyncClient, creds: str, kind: Kind
 ) -> None:
-    """Runner spec §3.6: enabled pools whose tags cover the labels, highest priority first."""
+    """docs/garm-protocol.md#job-queue: enabled pools whose tags cover the labels, highest priority first."""
     entity = await create_entity(admin_client, kind, creds)
     low = await create_pool(admin_client, kind, entity["id"], tags=["linux", "x64"], priority=1)
     high = await create_pool(admin_client, kind, entity["id"], tags=["linux", "x64", "gpu"], priority=9)

@@ -1,6 +1,7 @@
-"""Secrets stay secret (spec §3, §8.3, §10 item 9): no PAT, App private key or password (plain or hashed)
-in any REST response or change-log payload, and no PAT, private key or plain password anywhere in the
-database: not in any table, and, for SQLite, not in the raw bytes of the database file and its WAL."""
+"""Secrets stay secret (docs/garm-protocol.md#secrets, docs/garm-protocol.md#sealing): no PAT, App private key
+or password (plain or hashed) in any REST response or change-log payload, and no PAT, private key or plain
+password anywhere in the database: not in any table, and, for SQLite, not in the raw bytes of the database
+file and its WAL."""
 
 from __future__ import annotations
 
@@ -72,7 +73,8 @@ async def exercise(http: httpx.AsyncClient) -> list[httpx.Response]:
 
 
 async def test_no_secret_in_responses_events_or_tables(admin_client: httpx.AsyncClient, app: FastAPI) -> None:
-    """§3: secrets are never serialized; §8.3: credential payloads are sealed at rest."""
+    """docs/garm-protocol.md#secrets: secrets are never serialized; docs/garm-protocol.md#sealing: credential
+    payloads are sealed at rest."""
     responses = await exercise(admin_client)
     store = store_of(app)
     password_hash = (await store.get_user_credentials((await store.list_users())[0].id)).password_hash
@@ -115,8 +117,8 @@ async def test_no_secret_in_responses_events_or_tables(admin_client: httpx.Async
 async def test_no_secret_in_sqlite_file(
     admin_client: httpx.AsyncClient, app: FastAPI, settings: Settings
 ) -> None:
-    """§8.3: the raw SQLite database file (and its WAL, where fresh pages live) holds no PAT, key or
-    plain password. The table dump above covers PostgreSQL."""
+    """docs/garm-protocol.md#sealing: the raw SQLite database file (and its WAL, where fresh pages live) holds
+    no PAT, key or plain password. The table dump above covers PostgreSQL."""
     assert settings.database.backend == "sqlite3"
     await exercise(admin_client)
     db_file = Path(settings.database.sqlite3.db_file)

@@ -1,5 +1,6 @@
-"""pygarm's user management routes (GARM v0.1.5 has none; docs/users.md), in GARM's style: §4.12 shapes,
-§6.1 token rules, §6.4 password strength, §6.6 error mapping."""
+"""pygarm's user management routes (GARM v0.1.5 has none; docs/users.md), in GARM's style:
+docs/garm-protocol.md#user shapes, docs/garm-protocol.md#user-jwt token rules, docs/garm-protocol.md#first-run
+password strength, docs/garm-protocol.md#error-mapping error mapping."""
 
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ async def insert_admin(app: FastAPI, username: str, *, enabled: bool = True) -> 
 
 
 async def test_list_and_get(admin_client: httpx.AsyncClient) -> None:
-    """§4.12 ``User`` key order, no password hash or generation; both path forms (§5.1)."""
+    """docs/garm-protocol.md#user ``User`` key order, no password hash or generation; both path forms
+    (docs/garm-protocol.md#auth-chains)."""
     for path in (BASE, BASE + "/"):
         response = await admin_client.get(path)
         assert response.status_code == 200
@@ -69,7 +71,8 @@ async def test_list_and_get(admin_client: httpx.AsyncClient) -> None:
 
 
 async def test_get_errors(admin_client: httpx.AsyncClient) -> None:
-    """§6.6: a path id that is not a UUID → 400 ``invalid request``; an unknown user → 404."""
+    """docs/garm-protocol.md#error-mapping: a path id that is not a UUID → 400 ``invalid request``; an unknown
+    user → 404."""
     response = await admin_client.get(BASE + "/not-a-uuid")
     assert response.status_code == 400
     assert response.json() == {"error": "Bad Request", "details": "invalid request"}
@@ -111,7 +114,8 @@ async def test_update_full_name_emits_user_update(admin_client: httpx.AsyncClien
 async def test_update_errors(
     admin_client: httpx.AsyncClient, app: FastAPI, content: bytes, details: str
 ) -> None:
-    """§6.6/§6.4: undecodable bodies, over-long names and weak passwords → 400, no event."""
+    """docs/garm-protocol.md#error-mapping, docs/garm-protocol.md#first-run: undecodable bodies, over-long
+    names and weak passwords → 400, no event."""
     user_id = await admin_id(admin_client)
     seq = await last_seq(app)
     response = await admin_client.put(f"{BASE}/{user_id}", content=content)
@@ -138,8 +142,9 @@ async def test_last_enabled_admin_cannot_be_disabled(admin_client: httpx.AsyncCl
 async def test_disable_with_another_admin(
     admin_client: httpx.AsyncClient, client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    """With a second enabled admin, disabling works; the disabled user's tokens stop working (§6.1) and
-    it cannot log in (§6.3); re-enabling restores both."""
+    """With a second enabled admin, disabling works; the disabled user's tokens stop working
+    (docs/garm-protocol.md#user-jwt) and it cannot log in (docs/garm-protocol.md#login); re-enabling restores
+    both."""
     first_id = await admin_id(admin_client)
     second_id = await insert_admin(app, "second")
     response = await client.post(
@@ -163,8 +168,9 @@ async def test_disable_with_another_admin(
 async def test_change_password(
     admin_client: httpx.AsyncClient, client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    """A new password (zxcvbn 4, §6.4) bumps the generation: older tokens → 401 (§6.1); the old password
-    no longer logs in, the new one does; one ``user/update`` event without any hash in it."""
+    """A new password (zxcvbn 4, docs/garm-protocol.md#first-run) bumps the generation: older tokens → 401
+    (docs/garm-protocol.md#user-jwt); the old password no longer logs in, the new one does; one
+    ``user/update`` event without any hash in it."""
     user_id = await admin_id(admin_client)
     response = await admin_client.put(f"{BASE}/{user_id}/password", json={"password": "password1"})
     assert response.status_code == 400
@@ -211,7 +217,8 @@ async def test_password_route_errors(admin_client: httpx.AsyncClient) -> None:
 
 
 async def test_routes_require_admin_token(admin_client: httpx.AsyncClient, client: httpx.AsyncClient) -> None:
-    """The users routes sit on GARM's ``apiRouter`` chain (§5.1): no token → 401."""
+    """The users routes sit on GARM's ``apiRouter`` chain (docs/garm-protocol.md#auth-chains): no token →
+    401."""
     some_id = str(uuid.uuid4())
     for method, path in [
         ("GET", BASE),

@@ -1,4 +1,5 @@
-"""``pygarm debug-log``: follows ``/api/v1/ws/logs`` like ``garm-cli debug-log`` (spec §1.8, §7.1)."""
+"""``pygarm debug-log``: follows ``/api/v1/ws/logs`` like ``garm-cli debug-log``
+(docs/garm-protocol.md#log-stream, docs/garm-protocol.md#debug-events)."""
 
 from __future__ import annotations
 

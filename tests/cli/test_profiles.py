@@ -1,4 +1,4 @@
-"""garm-cli's profile file: same place, same format, both directions (spec §7.2)."""
+"""garm-cli's profile file: same place, same format, both directions (docs/garm-protocol.md#profile-file)."""
 
 from __future__ import annotations
 

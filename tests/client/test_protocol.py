@@ -100,7 +100,7 @@ def test_decode_event_parses_payload_into_its_model() -> None:
 
 @pytest.mark.parametrize(
     ("entity", "payload", "model"),
-    [  # the partial delete payloads of spec §2.5
+    [  # the partial delete payloads of docs/garm-protocol.md#delete-payloads
         ("pool", {"runner_prefix": "", "id": "p1", "tags": None, "instances": None}, Pool),
         (
             "job",

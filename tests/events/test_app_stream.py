@@ -3,7 +3,8 @@
 These run a real server (``live_admin``) and real websocket clients: every mutation reaches a
 ``send-everything`` subscriber exactly once with the payload a REST GET returns; concurrent writers are
 seen by every subscriber in one order with strictly increasing sequence numbers and no gaps; a
-resuming subscriber misses nothing; a password change closes that user's sockets (spec §1.4).
+resuming subscriber misses nothing; a password change closes that user's sockets
+(docs/garm-protocol.md#websocket-connection).
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ async def make_credentials(http: httpx.AsyncClient, name: str = "creds") -> dict
 
 
 async def test_each_mutation_is_one_frame_with_the_rest_payload(live_admin: tuple[Any, str]) -> None:
-    """Spec §1.5.4 frame shape; payload = REST GET body at that moment (issue 3 item 2)."""
+    """docs/garm-protocol.md#event-frame frame shape; payload = REST GET body at that moment (issue 3 item
+    2)."""
     live, token = live_admin
     ws = await subscribe(live, token)
     async with api(live, token) as http:
@@ -204,8 +206,9 @@ async def test_bad_extension_parameter_is_refused_before_upgrade(live_admin: tup
 
 
 async def test_password_change_closes_that_users_sockets(live_admin: tuple[Any, str]) -> None:
-    """GARM closes a user's websockets when its password generation changes (spec §1.4); pygarm emits
-    the user/update that makes this work, and the old token stops working."""
+    """GARM closes a user's websockets when its password generation changes
+    (docs/garm-protocol.md#websocket-connection); pygarm emits the user/update that makes this work, and the
+    old token stops working."""
     live, token = live_admin
     ws = await subscribe(live, token)
     async with api(live, token) as http:

@@ -1,4 +1,5 @@
-"""The filter message: GARM's decoding rules (spec §1.5.2), filter semantics (§1.5.3), schema (§1.5.1)."""
+"""The filter message: GARM's decoding rules (docs/garm-protocol.md#filter-rules), filter semantics
+(docs/garm-protocol.md#filter-semantics), schema (docs/garm-protocol.md#filter-message)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def pairs(entity: EntityType, *ops: Operation) -> set[tuple[EntityType, Operatio
     return {(entity, op) for op in (ops or tuple(Operation))}
 
 
-# --- §1.5.2, row 1: not decodable into Options → "failed to unmarshal filter" ---------------------------
+# --- docs/garm-protocol.md#filter-rules, row 1: not decodable into Options → "failed to unmarshal filter" ---
 
 UNMARSHAL_ERRORS = [
     pytest.param("", id="zero-length frame"),
@@ -71,11 +72,12 @@ UNMARSHAL_ERRORS = [
 
 @pytest.mark.parametrize("message", UNMARSHAL_ERRORS)
 def test_undecodable_messages_are_unmarshal_errors(message: str | bytes) -> None:
-    """Spec §1.5.2 row 1 (json.Unmarshal fails) and §10 item 6: ``failed to unmarshal filter``."""
+    """docs/garm-protocol.md#filter-rules row 1 (json.Unmarshal fails) and docs/garm-protocol.md#filter-rules:
+    ``failed to unmarshal filter``."""
     assert isinstance(decode_filter(message), UnmarshalError)
 
 
-# --- §1.5.2, row 3: decodes but names no filter → ignored, old filter stays ---------------------------
+# --- docs/garm-protocol.md#filter-rules, row 3: decodes but names no filter → ignored, old filter stays -----
 
 IGNORED = [
     pytest.param("{}", id="empty object"),
@@ -99,11 +101,11 @@ IGNORED = [
 
 @pytest.mark.parametrize("message", IGNORED)
 def test_messages_without_filters_are_ignored(message: str) -> None:
-    """Spec §1.5.2 row 3 and §10 item 5: ``{}``/``null``/``{"filters":[]}`` keep the old filter."""
+    """docs/garm-protocol.md#filter-rules row 3: ``{}``/``null``/``{"filters":[]}`` keep the old filter."""
     assert isinstance(decode_filter(message), Ignore)
 
 
-# --- §1.5.2, row 4: unknown entity type or operation → "invalid filter" -------------------------------
+# --- docs/garm-protocol.md#filter-rules, row 4: unknown entity type or operation → "invalid filter" ---------
 
 INVALID = [
     pytest.param('{"filters":[{"entity-type":"nope"}]}', ERR_INVALID_ENTITY_TYPE, id="unknown entity type"),
@@ -154,13 +156,14 @@ INVALID = [
 
 @pytest.mark.parametrize(("message", "detail"), INVALID)
 def test_unknown_values_are_invalid_filters(message: str | bytes, detail: str) -> None:
-    """Spec §1.5.2 row 4 and §10 item 6: ``invalid filter``; values are case-sensitive."""
+    """docs/garm-protocol.md#filter-rules row 4: ``invalid filter``; values are case-sensitive."""
     result = decode_filter(message)
     assert isinstance(result, InvalidFilter)
     assert result.detail == detail
 
 
-# --- §1.5.2 rows 2 and 5, §1.5.3: valid filters and what they match ------------------------------------
+# --- docs/garm-protocol.md#filter-rules rows 2 and 5, docs/garm-protocol.md#filter-semantics: valid filters
+# and what they match ------------------------------------
 
 VALID = [
     pytest.param('{"send-everything":true}', EVERYTHING, id="send everything"),
@@ -246,7 +249,8 @@ VALID = [
 def test_valid_filters_compile_to_pairs(
     message: str | bytes, expected: CompiledFilter | set[object] | None
 ) -> None:
-    """Spec §1.5.2 rows 2 and 5, §1.5.3, §10 items 3-6: OR over filters, AND of type and any operation."""
+    """docs/garm-protocol.md#filter-rules rows 2 and 5, docs/garm-protocol.md#filter-semantics: OR over
+    filters, AND of type and any operation."""
     result = decode_filter(message)
     if expected is None:  # `[null,null]` into a fresh slice: two zero filters, so an invalid entity type
         assert isinstance(result, InvalidFilter)
@@ -256,7 +260,8 @@ def test_valid_filters_compile_to_pairs(
 
 
 def test_send_everything_matches_every_entity_and_operation() -> None:
-    """Spec §1.5.3: ``WithEverything()``; §1.6 lists 10 entity types and 3 operations."""
+    """docs/garm-protocol.md#filter-semantics: ``WithEverything()``; docs/garm-protocol.md#event-frame lists
+    10 entity types and 3 operations."""
     assert len(EVERYTHING) == 30
     assert all((entity, op) in EVERYTHING for entity, op in product(EntityType, Operation))
     assert not NOTHING
@@ -279,7 +284,8 @@ filter_elements = st.fixed_dictionaries(
 
 
 def garm_predicate(options: dict[str, object], entity: str, operation: str) -> bool:
-    """A transcription of ``optionsToWatcherFilters`` (events.go) and ``database/watcher/filters.go``."""
+    """A transcription of ``optionsToWatcherFilters`` (events.go) and
+    ``garm@v0.1.5 database/watcher/filters.go``."""
     if options.get("send-everything"):
         return True
     for item in options.get("filters", []):  # type: ignore[attr-defined]
@@ -299,7 +305,8 @@ def garm_predicate(options: dict[str, object], entity: str, operation: str) -> b
 def test_compiled_filter_matches_reference_predicate(
     send_everything: bool, filters: list[dict[str, object]]
 ) -> None:
-    """Spec §1.5.3: for any valid filter set, the compiled set lookup equals GARM's predicate."""
+    """docs/garm-protocol.md#filter-semantics: for any valid filter set, the compiled set lookup equals GARM's
+    predicate."""
     options: dict[str, object] = {"filters": filters}
     if send_everything:
         options["send-everything"] = True
@@ -321,7 +328,8 @@ json_values = st.recursive(
 @settings(max_examples=300, deadline=None)
 @given(document=json_values)
 def test_any_json_value_gets_exactly_one_answer(document: object) -> None:
-    """Spec §1.5.2: every JSON document lands in one row of the table; only objects and null decode."""
+    """docs/garm-protocol.md#filter-rules: every JSON document lands in one row of the table; only objects and
+    null decode."""
     result = decode_filter(json.dumps(document))
     if document is None:
         assert isinstance(result, Ignore)
@@ -342,7 +350,8 @@ def test_arbitrary_bytes_never_raise(data: bytes) -> None:
 
 
 def test_schema_has_garms_keys_and_enums() -> None:
-    """Spec §1.5.1: keys ``send-everything``, ``filters``, ``entity-type``, ``operations`` and their enums."""
+    """docs/garm-protocol.md#filter-message: keys ``send-everything``, ``filters``, ``entity-type``,
+    ``operations`` and their enums."""
     schema = FilterMessage.model_json_schema(by_alias=True)
     assert set(schema["properties"]) == {"send-everything", "filters"}
     assert schema["properties"]["send-everything"]["type"] == "boolean"

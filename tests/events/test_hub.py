@@ -1,7 +1,7 @@
 """The change hub: commit order, gap filling, exactly-once, filters, slow consumers, no per-event tasks.
 
-GARM gives none of these (spec §2.2, §2.3: goroutine per consumer per event, 1 s drop); pygarm's
-guarantees are in ``docs/events.md``.
+GARM gives none of these (docs/garm-protocol.md#garms-delivery: goroutine per consumer per event, 1 s drop);
+pygarm's guarantees are in ``docs/events.md``.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ async def test_contiguous_changes_are_dispatched_at_once_in_order() -> None:
 
 
 async def test_delivery_carries_the_frame_as_text() -> None:
-    """Spec §1.5.4: the frame bytes built once by the store, decoded once for the ASGI text frame."""
+    """docs/garm-protocol.md#event-frame: the frame bytes built once by the store, decoded once for the ASGI
+    text frame."""
     hub = make_hub(FakeLog())
     sub = hub.subscribe()
     sub.set_filter(EVERYTHING)
@@ -61,7 +62,7 @@ async def test_delivery_carries_the_frame_as_text() -> None:
 
 
 async def test_nothing_is_delivered_before_a_filter() -> None:
-    """Spec §10 item 2: a subscription starts with the filter that matches nothing."""
+    """docs/garm-protocol.md#filter-rules: a subscription starts with the filter that matches nothing."""
     hub = make_hub(FakeLog())
     sub = hub.subscribe()
     assert sub.match is NOTHING
@@ -86,7 +87,8 @@ async def test_subscribers_only_get_changes_after_subscribing() -> None:
 
 
 async def test_filters_select_and_can_be_replaced_at_any_time() -> None:
-    """Spec §10 items 4-5: only matching pairs; a new filter replaces (not merges with) the old."""
+    """docs/garm-protocol.md#filter-rules: only matching pairs; a new filter replaces (not merges with) the
+    old."""
     hub = make_hub(FakeLog())
     sub = hub.subscribe()
     sub.set_filter(frozenset({(EntityType.REPOSITORY, Operation.CREATE)}))
@@ -327,7 +329,8 @@ async def test_closed_subscription_leaves_the_hub() -> None:
 
 async def test_stalled_subscriber_is_closed_while_a_healthy_one_gets_everything() -> None:
     """A subscriber that stops reading is closed as a slow consumer once its queue is full; writers and
-    the other subscriber are never slowed (GARM drops events instead, spec §2.2)."""
+    the other subscriber are never slowed (GARM drops events instead,
+    docs/garm-protocol.md#garms-delivery)."""
     hub = make_hub(FakeLog(), queue_limit=16)
     healthy = hub.subscribe("healthy")
     stalled = hub.subscribe("stalled")
@@ -355,7 +358,7 @@ async def test_stalled_subscriber_is_closed_while_a_healthy_one_gets_everything(
 
 async def test_publishing_creates_no_tasks() -> None:
     """10,000 changes to 50 subscribers, each drained by its one long-lived consumer: no new task per
-    event or per subscriber (design notes §3)."""
+    event or per subscriber (docs/design.md#fan-out)."""
     loop = asyncio.get_running_loop()
     created = 0
     original_factory = loop.get_task_factory()

@@ -1,4 +1,5 @@
-"""The log broadcaster (spec §1.8): every record to every subscriber, bounded, never blocking the logger."""
+"""The log broadcaster (docs/garm-protocol.md#log-stream): every record to every subscriber, bounded, never
+blocking the logger."""
 
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ def attach(logger: logging.Logger, **kwargs: int) -> LogBroadcaster:
 
 
 async def test_records_reach_every_subscriber_as_lines(logger: logging.Logger) -> None:
-    """Spec §1.8: one text frame per record; slog writes whole lines, so each ends with a newline."""
+    """docs/garm-protocol.md#log-stream: one text frame per record; slog writes whole lines, so each ends with
+    a newline."""
     broadcaster = attach(logger)
     first, second = broadcaster.subscribe(), broadcaster.subscribe()
     logger.info("pool %s created", "p1")

@@ -2,7 +2,8 @@
 whichever server committed it, in one commit order with strictly increasing ``seq``.
 
 The servers run with a 30 s safety poll, so delivery within the test's few seconds proves that the
-``NOTIFY`` at commit woke the other server's hub (design notes §1, §2).
+``NOTIFY`` at commit woke the other server's hub (docs/design.md#sequence-order-equals-commit-order,
+docs/design.md#waking-up-readers).
 """
 
 from __future__ import annotations

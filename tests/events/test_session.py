@@ -1,4 +1,5 @@
-"""The websocket session state machine, without a socket (spec §1.4, §1.5.2, §10 items 2-7 and 11)."""
+"""The websocket session state machine, without a socket (docs/garm-protocol.md#websocket-connection,
+docs/garm-protocol.md#filter-rules)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ REPO_CREATE = '{"filters":[{"entity-type":"repository","operations":["create"]}]
 
 
 def test_garm_close_codes() -> None:
-    """Spec §1.4: GARM closes with 1000 for every server-side reason; 1009 for a too-big message."""
+    """docs/garm-protocol.md#websocket-connection: GARM closes with 1000 for every server-side reason; 1009
+    for a too-big message."""
     assert CLOSE_NORMAL == CLOSE_AUTH_EXPIRED == CLOSE_SHUTDOWN == 1000
     assert CLOSE_MESSAGE_TOO_BIG == 1009
     assert 4000 <= CLOSE_SLOW_CONSUMER <= 4999
@@ -39,7 +41,7 @@ def test_garm_close_codes() -> None:
 
 
 def test_new_session_delivers_nothing() -> None:
-    """Spec §10 item 2: before a valid filter, the filter matches nothing."""
+    """docs/garm-protocol.md#filter-rules: before a valid filter, the filter matches nothing."""
     session = EventsSession()
     assert session.state is SessionState.AWAITING_FILTER
     assert session.filter is NOTHING
@@ -47,7 +49,7 @@ def test_new_session_delivers_nothing() -> None:
 
 
 def test_valid_filter_starts_streaming() -> None:
-    """Spec §10 item 4: a valid filter is applied and nothing is sent back."""
+    """docs/garm-protocol.md#filter-rules: a valid filter is applied and nothing is sent back."""
     session = EventsSession()
     action = session.receive(REPO_CREATE)
     assert isinstance(action, SetFilter)
@@ -57,7 +59,7 @@ def test_valid_filter_starts_streaming() -> None:
 
 
 def test_new_filter_replaces_and_empty_one_keeps() -> None:
-    """Spec §10 item 5: a new valid filter replaces the old; ``{}`` keeps it."""
+    """docs/garm-protocol.md#filter-rules: a new valid filter replaces the old; ``{}`` keeps it."""
     session = EventsSession()
     session.receive(REPO_CREATE)
     action = session.receive('{"send-everything":true}')
@@ -70,7 +72,8 @@ def test_new_filter_replaces_and_empty_one_keeps() -> None:
 
 
 def test_ignored_message_before_any_filter_keeps_waiting() -> None:
-    """Spec §1.5.2 row 3: an empty filter set before any filter leaves the session delivering nothing."""
+    """docs/garm-protocol.md#filter-rules row 3: an empty filter set before any filter leaves the session
+    delivering nothing."""
     session = EventsSession()
     assert isinstance(session.receive("{}"), Keep)
     assert session.state is SessionState.AWAITING_FILTER
@@ -91,7 +94,8 @@ def test_ignored_message_before_any_filter_keeps_waiting() -> None:
 def test_bad_messages_reply_then_close_normally(
     message: str | bytes, text: str, streaming_first: bool
 ) -> None:
-    """Spec §1.5.2 rows 1 and 4, §10 item 6: the error text, then close 1000, in either open state."""
+    """docs/garm-protocol.md#filter-rules rows 1 and 4: the error text, then close 1000, in either open
+    state."""
     session = EventsSession()
     if streaming_first:
         session.receive(REPO_CREATE)
@@ -106,7 +110,7 @@ def test_bad_messages_reply_then_close_normally(
 
 
 def test_send_everything_with_invalid_filters_is_accepted() -> None:
-    """Spec §10 item 6, last case."""
+    """docs/garm-protocol.md#filter-rules, last case."""
     session = EventsSession()
     action = session.receive('{"send-everything":true,"filters":[{"entity-type":"nope"}]}')
     assert isinstance(action, SetFilter)
@@ -116,7 +120,7 @@ def test_send_everything_with_invalid_filters_is_accepted() -> None:
 @pytest.mark.parametrize("session_type", [EventsSession, LogsSession])
 @pytest.mark.parametrize("as_bytes", [False, True])
 def test_message_over_the_limit_closes_1009(session_type: type[EventsSession], as_bytes: bool) -> None:
-    """Spec §1.4 and §10 item 7: more than 16384 bytes closes with 1009 and no text."""
+    """docs/garm-protocol.md#websocket-connection: more than 16384 bytes closes with 1009 and no text."""
     session = session_type()
     at_limit = '{"x":"' + "a" * (MAX_MESSAGE_BYTES - 8) + '"}'
     assert len(at_limit) == MAX_MESSAGE_BYTES
@@ -137,7 +141,8 @@ def test_limit_counts_utf8_bytes_not_characters() -> None:
 
 
 def test_token_expiry_closes_normally_once() -> None:
-    """Spec §1.4 and §10 item 11: close 1000 at ``exp``; a second trigger does not change the close."""
+    """docs/garm-protocol.md#websocket-connection: close 1000 at ``exp``; a second trigger does not change the
+    close."""
     session = EventsSession()
     close = session.expire()
     assert close is not None and close.code == CLOSE_AUTH_EXPIRED and close.text is None
@@ -195,7 +200,7 @@ def test_close_sent_needs_a_chosen_close() -> None:
 
 
 def test_logs_session_streams_from_the_start_and_ignores_input() -> None:
-    """Spec §1.8: inbound messages from log clients are ignored."""
+    """docs/garm-protocol.md#log-stream: inbound messages from log clients are ignored."""
     session = LogsSession()
     assert session.state is SessionState.STREAMING
     assert isinstance(session.receive("not json"), Keep)

@@ -1,6 +1,6 @@
 """The websocket routes end to end: uvicorn (``websockets-sansio``, as ``pygarm serve`` runs it) and the
 ``websockets`` client, on 127.0.0.1, against a minimal app holding a hub, a log broadcaster and a stub
-authenticator (spec §1.2-§1.5, §1.8 and §10 items 1-7, 11)."""
+authenticator (docs/garm-protocol.md#events-websocket)."""
 
 from __future__ import annotations
 
@@ -162,7 +162,7 @@ REPO_UPDATE = (EntityType.REPOSITORY, Operation.UPDATE)
 POOL_DELETE = (EntityType.POOL, Operation.DELETE)
 
 
-# --- before the upgrade (spec §1.2, §1.3, §10 item 1) ---------------------------------------------------
+# --- before the upgrade (docs/garm-protocol.md#websocket-auth, docs/garm-protocol.md#websocket-upgrade) -----
 
 
 async def test_missing_token_is_401_json(harness: Harness) -> None:
@@ -183,7 +183,8 @@ async def test_non_admin_is_plain_401(harness: Harness) -> None:
 
 
 async def test_foreign_origin_is_403(harness: Harness) -> None:
-    """Spec §1.3: gorilla's same-origin check; garm-cli sends no Origin at all."""
+    """docs/garm-protocol.md#websocket-upgrade: gorilla's same-origin check; garm-cli sends no Origin at
+    all."""
     with pytest.raises(InvalidStatus) as info:
         async with harness.connect(origin="http://evil.example"):
             pass
@@ -208,11 +209,12 @@ async def test_handshake_has_no_subprotocol_and_no_extension(harness: Harness) -
         assert "Sec-WebSocket-Extensions" not in ws.response.headers
 
 
-# --- the events protocol (spec §1.5, §10 items 2-7) -----------------------------------------------------
+# --- the events protocol (docs/garm-protocol.md#events-websocket) -------------------------------------------
 
 
 async def test_nothing_before_a_filter_then_exactly_the_frames(harness: Harness) -> None:
-    """Spec §10 items 2-3: silence until a filter; then one TEXT frame per change, GARM's envelope."""
+    """docs/garm-protocol.md#filter-rules: silence until a filter; then one TEXT frame per change, GARM's
+    envelope."""
     async with harness.connect() as ws:
         await asyncio.sleep(0.05)
         harness.publish(REPO_CREATE)
@@ -227,7 +229,7 @@ async def test_nothing_before_a_filter_then_exactly_the_frames(harness: Harness)
 
 
 async def test_filters_select_replace_and_empty_message_keeps(harness: Harness) -> None:
-    """Spec §10 items 4-5."""
+    """docs/garm-protocol.md#filter-rules."""
     async with harness.connect() as ws:
         await subscribed(harness, ws, '{"filters":[{"entity-type":"repository","operations":["create"]}]}')
         wanted = harness.publish(REPO_UPDATE, REPO_CREATE, POOL_DELETE)[1]
@@ -259,7 +261,7 @@ async def test_binary_filter_frames_are_read_like_text(harness: Harness) -> None
     ],
 )
 async def test_bad_filter_sends_text_then_closes_1000(harness: Harness, message: str, text: str) -> None:
-    """Spec §1.5.2 and §10 item 6: the text always arrives before the close (GARM only sometimes)."""
+    """docs/garm-protocol.md#filter-rules: the text always arrives before the close (GARM only sometimes)."""
     async with harness.connect() as ws:
         await subscribed(harness, ws, '{"send-everything":true}')
         await ws.send(message)
@@ -275,7 +277,8 @@ async def test_bad_filter_sends_text_then_closes_1000(harness: Harness, message:
     indirect=True,
 )
 async def test_message_over_16_kib_closes_1009(harness: Harness) -> None:
-    """Spec §10 item 7: enforced by uvicorn when configured as ``pygarm serve`` does, else by the session."""
+    """docs/garm-protocol.md#websocket-connection: enforced by uvicorn when configured as ``pygarm serve``
+    does, else by the session."""
     async with harness.connect(max_size=None) as ws:
         await ws.send('{"x":"' + "a" * MAX_MESSAGE_BYTES + '"}')
         code, _reason = await closed_with(ws)
@@ -283,7 +286,7 @@ async def test_message_over_16_kib_closes_1009(harness: Harness) -> None:
 
 
 async def test_token_expiry_closes_1000(harness: Harness) -> None:
-    """Spec §1.4 and §10 item 11."""
+    """docs/garm-protocol.md#websocket-connection."""
     harness.app.state.principal = Principal(expires_at=time.time() + 0.3)
     async with harness.connect() as ws:
         await subscribed(harness, ws, '{"send-everything":true}')
@@ -324,7 +327,8 @@ async def test_uvicorn_alone_would_close_1012_on_shutdown() -> None:
 
 
 async def test_close_websockets_before_uvicorn_shutdown_gives_1000() -> None:
-    """Spec §1.4: GARM closes with 1000 when the server stops; the recipe for ``pygarm serve``."""
+    """docs/garm-protocol.md#websocket-connection: GARM closes with 1000 when the server stops; the recipe for
+    ``pygarm serve``."""
     code = await _shutdown_close_code(close_first=True)
     assert code == CLOSE_NORMAL
 
@@ -403,7 +407,7 @@ async def test_stalled_client_is_closed_4000_while_a_healthy_one_gets_everything
         assert seqs_of(healthy_frames) == published
 
 
-# --- the log stream (spec §1.8) -------------------------------------------------------------------------
+# --- the log stream (docs/garm-protocol.md#log-stream) ------------------------------------------------------
 
 
 @pytest.mark.parametrize("path", ["/api/v1/ws/logs", "/api/v1/ws/logs/", "/api/v1/ws", "/api/v1/ws/"])

@@ -1,12 +1,14 @@
-"""A fake GitHub API serving what GARM's lifecycle needs (runner spec §4.4), recording every call.
+"""A fake GitHub API serving what GARM's lifecycle needs
+(docs/garm-protocol.md#what-a-fake-github-must-serve), recording every call.
 
 Routes live under ``/api/v3/``, where go-github (and pygarm) put them for an ``api_base_url`` of
-``http://127.0.0.1:<port>/`` (§4.1), for repositories (``repos/{owner}/{repo}``), organizations
-(``orgs/{org}``) and enterprises (``enterprises/{enterprise}``):
+``http://127.0.0.1:<port>/`` (docs/garm-protocol.md#github-client), for repositories
+(``repos/{owner}/{repo}``), organizations (``orgs/{org}``) and enterprises (``enterprises/{enterprise}``):
 
 * ``GET …/actions/runners/downloads``: the runner tools (``tools`` knob);
 * ``POST …/actions/runners/generate-jitconfig``: registers a runner, returns ``runner`` and an
-  ``encoded_jit_config`` shaped like GitHub's (base64 JSON of base64 files, keys with a leading dot, §4.3);
+  ``encoded_jit_config`` shaped like GitHub's (base64 JSON of base64 files, keys with a leading dot,
+  docs/garm-protocol.md#jit-configuration);
 * ``POST …/actions/runners/registration-token``; ``GET …/actions/runners``; ``DELETE …/actions/runners/{id}``;
 * ``GET …/actions/runner-groups`` (organizations and enterprises);
 * ``GET/POST …/hooks``, ``POST …/hooks/{id}/pings``, ``DELETE …/hooks/{id}`` (repositories, organizations);
@@ -403,7 +405,8 @@ def _b64(value: Any) -> str:
 
 
 def _encoded_jit_config(runner_id: int, body: dict[str, Any], base_url: str) -> str:
-    """GitHub's shape (runner spec §4.3): base64(JSON map of dot-file name → base64(file contents))."""
+    """GitHub's shape (docs/garm-protocol.md#jit-configuration): base64(JSON map of dot-file name →
+    base64(file contents))."""
     runner_file = {
         "agentId": runner_id,
         "agentName": body["name"],

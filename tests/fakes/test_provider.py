@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
-"""A minimal conforming external provider for tests (runner spec §1.8). Standard library only, Python 3.9+.
+"""A minimal conforming external provider for tests (docs/garm-protocol.md#minimal-provider). Standard library
+only, Python 3.9+.
 
 GARM (and pygarm) run this file with a *replaced* environment: only the ``GARM_*`` variables and the
-configured pass-through prefixes reach it (§1.2, §1.3). ``/usr/bin/env`` then finds ``python3`` on the C
-library's default path, which is why the shebang works without ``PATH``.
+configured pass-through prefixes reach it (docs/garm-protocol.md#provider-execution,
+docs/garm-protocol.md#provider-environment). ``/usr/bin/env`` then finds ``python3`` on the C library's
+default path, which is why the shebang works without ``PATH``.
 
 State lives in a directory, named by ``TEST_PROVIDER_STATE_DIR`` or by ``state_dir`` in the JSON file that
 ``GARM_PROVIDER_CONFIG_FILE`` points at::
 
     <state_dir>/instances/<provider_id>.json   one file per instance
     <state_dir>/invocations/<ns>-<pid>.json    one file per run: command, argv, environment (in order),
-                                               stdin, so tests can assert §1.3 and §1.5 byte for byte
+                                               stdin, so tests can assert
+                                               docs/garm-protocol.md#provider-environment,
+                                               docs/garm-protocol.md#bootstrapinstance byte for byte
     <state_dir>/hang-child.pid                 pid of the helper started by the ``hang_child`` knob
 
 Knobs: a key of the config file, or the environment variable ``TEST_PROVIDER_<KEY>`` (upper case), which
@@ -114,7 +118,8 @@ class State:
         return found
 
     def find(self, instance_id: str) -> Record | None:
-        """GARM_INSTANCE_ID is a provider_id, or an instance name when GARM never got one (§1.3)."""
+        """GARM_INSTANCE_ID is a provider_id, or an instance name when GARM never got one
+        (docs/garm-protocol.md#provider-environment)."""
         for record in self.all():
             if instance_id in (record["provider_id"], record["name"]):
                 return record
@@ -188,7 +193,7 @@ def main() -> int:
 
     handler = COMMANDS.get(command)
     if handler is None:
-        return 0  # §1.8: unknown commands may be ignored
+        return 0  # docs/garm-protocol.md#minimal-provider: unknown commands may be ignored
     code, output = handler(environ, knobs, state, stdin)
     if override is not None:
         output = override

@@ -1,5 +1,5 @@
 """Helpers for the lifecycle tests: the test provider's config and records, the GARM setup steps of
-runner spec §6.2 over REST, an in-process event recorder, and polling with a deadline.
+docs/garm-protocol.md#end-to-end over REST, an in-process event recorder, and polling with a deadline.
 
 The test provider re-reads its config file on every run, so tests change its knobs (``fail_create``,
 ``hang``…) while the server runs by rewriting the file with :meth:`ProviderFiles.set_knobs`.
@@ -180,7 +180,7 @@ class WebsocketEvents(FrameLog):
 
 
 class Garm:
-    """The §6.2 setup steps over REST, against the fake GitHub."""
+    """The docs/garm-protocol.md#end-to-end setup steps over REST, against the fake GitHub."""
 
     def __init__(self, http: httpx.AsyncClient, github_base_url: str) -> None:
         self.http = http
@@ -192,7 +192,8 @@ class Garm:
         return response.json() if response.content else None
 
     async def github_setup(self) -> None:
-        """§6.2 steps 2-4: no job-age backoff, the fake GitHub endpoint and PAT credentials."""
+        """docs/garm-protocol.md#end-to-end steps 2-4: no job-age backoff, the fake GitHub endpoint and PAT
+        credentials."""
         await self.call("PUT", "/controller", {"minimum_job_age_backoff": 0})
         base = self.github_base_url
         await self.call(
@@ -255,7 +256,8 @@ def workflow_job(
     runner_id: int = 0,
     conclusion: str = "",
 ) -> dict[str, Any]:
-    """A GitHub ``workflow_job`` webhook body for ``octo/hello`` (runner spec §3.3)."""
+    """A GitHub ``workflow_job`` webhook body for ``octo/hello``
+    (docs/garm-protocol.md#workflow-job-payload)."""
     return {
         "action": action,
         "workflow_job": {

@@ -1,5 +1,5 @@
-"""Runner spec §6.2 end to end against a live pygarm (uvicorn on 127.0.0.1, both backends): the fake
-GitHub, the test provider, GitHub's webhooks, the runner's callbacks, and a GARM client subscribed to
+"""docs/garm-protocol.md#end-to-end end to end against a live pygarm (uvicorn on 127.0.0.1, both backends):
+the fake GitHub, the test provider, GitHub's webhooks, the runner's callbacks, and a GARM client subscribed to
 ``/api/v1/ws/events`` with ``{"send-everything":true}`` that must see the jobs and instances live in
 GARM's order. The pool manager loops run every 150 ms instead of 5 s.
 
@@ -57,7 +57,8 @@ class Scenario:
         self.controller_id = ""
 
     async def prepare(self) -> None:
-        await self.garm.github_setup()  # §6.2 steps 2-4 (backoff 0, endpoint, credentials)
+        # docs/garm-protocol.md#end-to-end steps 2-4 (backoff 0, endpoint, credentials)
+        await self.garm.github_setup()
         self.controller_id = (await self.garm.call("GET", "/controller"))["controller_id"]
 
     async def webhook(self, action: str, **fields: Any) -> None:
@@ -80,7 +81,8 @@ async def live_scenario(
             "callback_url": f"{base}/api/v1/callbacks",
             "webhook_url": f"{base}/webhooks",
         }
-        response = await http.put("/api/v1/controller", json=urls)  # §8: URLs before subscribing
+        # docs/garm-protocol.md#end-to-end: URLs before subscribing
+        response = await http.put("/api/v1/controller", json=urls)
         assert response.status_code == 200, response.text
         ws_url = live.ws_url + "/api/v1/ws/events"
         async with connect(ws_url, additional_headers=headers, compression=None, open_timeout=5) as ws:
@@ -247,7 +249,7 @@ async def run_section_6_2(scenario: Scenario) -> None:
     ]
     frames = events.drain()
     order = _kinds(frames)
-    # GARM's per-webhook order (§3.4): instance updates first, then the job's.
+    # GARM's per-webhook order (docs/garm-protocol.md#handling-a-job): instance updates first, then the job's.
     active_at = next(i for i, f in enumerate(frames) if f["payload"].get("runner_status") == "active")
     assert active_at < next(i for i, f in enumerate(frames) if f["payload"].get("status") == "in_progress")
     pending_delete_at = next(
@@ -262,8 +264,9 @@ async def run_section_6_2(scenario: Scenario) -> None:
 
 
 async def test_min_idle_and_rest_delete(live_scenario: Scenario) -> None:
-    """§6.3a: a pool update to ``min_idle_runners: 1`` creates a runner; ``DELETE /instances/<name>``
-    unregisters it from GitHub and the pool manager removes it and creates a new one."""
+    """docs/garm-protocol.md#other-scenarios (a): a pool update to ``min_idle_runners: 1`` creates a runner;
+    ``DELETE /instances/<name>`` unregisters it from GitHub and the pool manager removes it and creates a new
+    one."""
     scenario = live_scenario
     garm, events, fake = scenario.garm, scenario.events, scenario.github.fake
     repo = await garm.create_repo()

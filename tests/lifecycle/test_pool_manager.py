@@ -1,5 +1,6 @@
 """Pool managers against the real app (both backends), the fake GitHub and the test provider, with the
-loops shortened to 150 ms (runner spec §2, §3.6, §6.3).
+loops shortened to 150 ms (docs/garm-protocol.md#pool-managers, docs/garm-protocol.md#job-queue,
+docs/garm-protocol.md#other-scenarios).
 
 Each test drives GARM's flows through REST and the store, and asserts what GARM would emit and call:
 instance and job events in order, provider invocations, GitHub calls.
@@ -41,8 +42,8 @@ async def test_min_idle_then_delete_runner(
     fake_github: FakeGithubServer,
     provider_files: ProviderFiles,
 ) -> None:
-    """§6.3a: min-idle creates a runner; deleting it unregisters it from GitHub, the delete loop removes
-    it, and min-idle replaces it."""
+    """docs/garm-protocol.md#other-scenarios (a): min-idle creates a runner; deleting it unregisters it from
+    GitHub, the delete loop removes it, and min-idle replaces it."""
     repo = await setup_running_repo(garm)
     pool = await garm.create_pool(repo["id"], min_idle_runners=1)
     first = await only_instance(garm, pool["id"], "running")
@@ -79,8 +80,9 @@ async def test_min_idle_then_delete_runner(
 async def test_provider_failure_is_retried_six_times(
     garm: Garm, registry: PoolManagerRegistry, events: EventRecorder, provider_files: ProviderFiles
 ) -> None:
-    """§6.3b / §2.10: create fails → error with the fault; retried while create_attempt < 5, so 6 creates
-    (JWT create_attempt 0..5) and a DeleteInstance by name after each failure and before each retry."""
+    """docs/garm-protocol.md#other-scenarios (b), docs/garm-protocol.md#retrying-failed-creates: create fails
+    → error with the fault; retried while create_attempt < 5, so 6 creates (JWT create_attempt 0..5) and a
+    DeleteInstance by name after each failure and before each retry."""
     provider_files.set_knobs(fail_create="simulated failure")
     repo = await setup_running_repo(garm)
     pool = await garm.create_pool(repo["id"], min_idle_runners=1)
@@ -115,8 +117,9 @@ async def test_registration_token_fallback(
     fake_github: FakeGithubServer,
     provider_files: ProviderFiles,
 ) -> None:
-    """§6.3c: JIT fails (404) → agent_id 0, the provider gets labels and ``jit_config_enabled: false``,
-    and the runner fetches one registration token from the metadata endpoint."""
+    """docs/garm-protocol.md#other-scenarios (c): JIT fails (404) → agent_id 0, the provider gets labels and
+    ``jit_config_enabled: false``, and the runner fetches one registration token from the metadata
+    endpoint."""
     fake_github.fake.jit_failure_status = 404
     repo = await setup_running_repo(garm)
     pool = await garm.create_pool(repo["id"], min_idle_runners=1)
@@ -161,9 +164,10 @@ async def _first(files: ProviderFiles, command: str) -> dict[str, Any] | None:
 async def test_idle_scale_down_and_stale_job_delete(
     garm: Garm, registry: PoolManagerRegistry, events: EventRecorder, fake_github: FakeGithubServer
 ) -> None:
-    """§6.3d + §6.4: a queued job gets a runner (locked job, ``in_response_to_job`` label); the runner
-    reports idle but never takes the job; past the idle age scale-down unregisters and removes it, and
-    deletes the stale queued job (``job/delete``)."""
+    """docs/garm-protocol.md#other-scenarios (d), docs/garm-protocol.md#producing-a-jobdelete: a queued job
+    gets a runner (locked job, ``in_response_to_job`` label); the runner reports idle but never takes the job;
+    past the idle age scale-down unregisters and removes it, and deletes the stale queued job
+    (``job/delete``)."""
     repo = await setup_running_repo(garm)
     pool = await garm.create_pool(repo["id"], tags=["self-hosted", "slow"], max_runners=3)
     store = store_of(registry)
@@ -197,7 +201,7 @@ async def test_completed_job_purge_emits_job_delete(
     garm: Garm, registry: PoolManagerRegistry, events: EventRecorder
 ) -> None:
     """pygarm rule: every removal of a job row is a ``job/delete``, including the consumer's purge of
-    completed jobs (GARM purges silently, runner spec §3.5)."""
+    completed jobs (GARM purges silently, docs/garm-protocol.md#job-records)."""
     repo = await setup_running_repo(garm)
     await garm.create_pool(repo["id"])
     store = store_of(registry)
@@ -234,7 +238,8 @@ async def test_hung_provider_is_killed_and_recorded(
 async def test_balancer_spreads_or_packs_jobs(
     garm: Garm, registry: PoolManagerRegistry, balancer: str, expected: list[int]
 ) -> None:
-    """§3.6: in one pass, ``pack`` fills the highest-priority pool first; ``roundrobin`` alternates."""
+    """docs/garm-protocol.md#job-queue: in one pass, ``pack`` fills the highest-priority pool first;
+    ``roundrobin`` alternates."""
     repo = await setup_running_repo(garm)
     await garm.call("PUT", f"/repositories/{repo['id']}", {"pool_balancer_type": balancer})
     high = await garm.create_pool(repo["id"], priority=10, tags=["self-hosted"])

@@ -1,5 +1,7 @@
-"""What a real pool-manager run hands the provider executable: exactly the environment of runner spec
-§1.3 and the ``BootstrapInstance`` of §1.5 (keys, order, ``null``s), with a valid instance JWT (§5.1)."""
+"""What a real pool-manager run hands the provider executable: exactly the environment of
+docs/garm-protocol.md#provider-environment and the ``BootstrapInstance`` of
+docs/garm-protocol.md#bootstrapinstance (keys, order, ``null``s), with a valid instance JWT
+(docs/garm-protocol.md#instance-token)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The registry and the manager's life around its entity (runner spec §2.1-§2.3, §2.11): started on
+"""The registry and the manager's life around its entity (docs/garm-protocol.md#pool-managers): started on
 create, refreshed on credentials changes, stopped on delete, one code path for every entity kind,
 recovery from a dropped hub subscription, what runs while a manager is stopped, and the timeout reaper.
 """
@@ -32,8 +32,8 @@ pytestmark = pytest.mark.timeout(90)
 async def test_manager_follows_its_entity(
     garm: Garm, registry: PoolManagerRegistry, fake_github: FakeGithubServer
 ) -> None:
-    """§2.1/§2.2: started on create, running after the tools fetch, new client on a credentials update,
-    stopped on delete."""
+    """docs/garm-protocol.md#start-and-running-state: started on create, running after the tools fetch, new
+    client on a credentials update, stopped on delete."""
     await garm.github_setup()
     repo = await garm.create_repo()
     running = await eventually(lambda: garm.repo_running(repo["id"]), what="running")
@@ -84,8 +84,8 @@ async def test_one_code_path_for_organizations_and_enterprises(
     repo_url_path: str,
     scope: str,
 ) -> None:
-    """§2.1: the same manager serves every entity kind; only GitHub paths, ``repo_url`` and the token's
-    scope differ."""
+    """docs/garm-protocol.md#pool-managers: the same manager serves every entity kind; only GitHub paths,
+    ``repo_url`` and the token's scope differ."""
     await garm.github_setup()
     entity = await garm.call(
         "POST", f"/{collection}", {**body, "credentials_name": "fakecreds", "webhook_secret": "s3cret"}
@@ -135,8 +135,8 @@ async def test_registry_recovers_from_a_closed_subscription(
 async def test_only_the_delete_loop_runs_while_stopped(
     garm: Garm, registry: PoolManagerRegistry, events: EventRecorder, fake_github: FakeGithubServer
 ) -> None:
-    """§2.2/§2.3/§2.8: a manager that cannot reach GitHub is not running; min-idle does nothing, but
-    runners marked for deletion are still removed."""
+    """docs/garm-protocol.md#pool-managers: a manager that cannot reach GitHub is not running; min-idle does
+    nothing, but runners marked for deletion are still removed."""
     fake_github.fake.unauthorized = True
     await garm.github_setup()
     repo = await garm.create_repo()
@@ -169,8 +169,8 @@ async def test_only_the_delete_loop_runs_while_stopped(
 async def test_reaper_reconciles_with_github(
     garm: Garm, registry: PoolManagerRegistry, events: EventRecorder, fake_github: FakeGithubServer
 ) -> None:
-    """§2.11: an offline runner of ours without an instance is unregistered from GitHub; an instance
-    whose runner GitHub no longer knows is marked ``pending_delete`` and removed."""
+    """docs/garm-protocol.md#cleanup: an offline runner of ours without an instance is unregistered from
+    GitHub; an instance whose runner GitHub no longer knows is marked ``pending_delete`` and removed."""
     fake = fake_github.fake
     repo = await setup_running_repo(garm)
     pool = await garm.create_pool(repo["id"], min_idle_runners=1, max_runners=1)

@@ -1,5 +1,5 @@
-"""The pool manager's pure rules (runner spec §2.4, §2.7, §2.9-§2.11, §3.6), with GARM's numbers pinned
-and the invariants property-tested."""
+"""The pool manager's pure rules (docs/garm-protocol.md#pool-managers, docs/garm-protocol.md#job-queue), with
+GARM's numbers pinned and the invariants property-tested."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The external provider executor against the executable test provider (runner spec §1.2-§1.8)."""
+"""The external provider executor against the executable test provider
+(docs/garm-protocol.md#external-providers)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ def bootstrap(name: str = "garm-abc", **changes: object) -> BootstrapInstance:
 
 
 def passthrough(harness: ProviderHarness) -> list[list[str]]:
-    """What §1.2 passes through for prefixes ``TEST_PROVIDER_`` then ``LAB_``, in that order."""
+    """What docs/garm-protocol.md#provider-execution passes through for prefixes ``TEST_PROVIDER_`` then
+    ``LAB_``, in that order."""
     env = harness.environ
     return [[k, env[k]] for k in env if k.startswith("TEST_PROVIDER_")] + [["LAB_TEST", "lab-value"]]
 
@@ -50,7 +52,8 @@ def test_external_provider_satisfies_protocol(provider_harness: ProviderHarness)
 
 
 async def test_create_environment_is_exact(provider_harness: ProviderHarness) -> None:
-    """§1.3: replaced environment, GARM order, pool ID, then pass-through; no PATH/HOME, no GARM_* extras."""
+    """docs/garm-protocol.md#provider-environment: replaced environment, GARM order, pool ID, then
+    pass-through; no PATH/HOME, no GARM_* extras."""
     await provider_harness.provider().create_instance(bootstrap())
     record = provider_harness.last_invocation()
     assert record["command"] == "CreateInstance"
@@ -61,11 +64,12 @@ async def test_create_environment_is_exact(provider_harness: ProviderHarness) ->
         ["GARM_PROVIDER_CONFIG_FILE", ""],
         *passthrough(provider_harness),
     ]
-    assert record["argv"][1:] == []  # §1.2: no arguments
+    assert record["argv"][1:] == []  # docs/garm-protocol.md#provider-execution: no arguments
 
 
 async def test_create_stdin_is_the_bootstrap_json(provider_harness: ProviderHarness) -> None:
-    """§1.5: the stdin bytes are exactly the compact BootstrapInstance JSON, key order and types included."""
+    """docs/garm-protocol.md#bootstrapinstance: the stdin bytes are exactly the compact BootstrapInstance
+    JSON, key order and types included."""
     params = bootstrap()
     await provider_harness.provider().create_instance(params)
     stdin = provider_harness.last_invocation()["stdin"]
@@ -99,7 +103,8 @@ async def test_create_stdin_is_the_bootstrap_json(provider_harness: ProviderHarn
 async def test_environment_per_command(
     provider_harness: ProviderHarness, command: Command, target_key: str | None
 ) -> None:
-    """§1.3 table: which variable each command gets, in which position; stdin is empty (§1.4)."""
+    """docs/garm-protocol.md#provider-environment table: which variable each command gets, in which position;
+    stdin is empty (docs/garm-protocol.md#provider-commands)."""
     provider = provider_harness.provider()
     await provider.create_instance(bootstrap())
     calls = {
@@ -123,7 +128,8 @@ async def test_environment_per_command(
 
 
 async def test_config_file_is_passed_verbatim(provider_harness: ProviderHarness, tmp_path: Path) -> None:
-    """§1.1/§1.3: ``config_file`` goes in GARM_PROVIDER_CONFIG_FILE; knobs may live in it."""
+    """docs/garm-protocol.md#provider-configuration, docs/garm-protocol.md#provider-environment:
+    ``config_file`` goes in GARM_PROVIDER_CONFIG_FILE; knobs may live in it."""
     config = tmp_path / "provider.json"
     config.write_text(json.dumps({"create_status": "stopped"}))
     provider_harness.config_file = str(config)
@@ -133,7 +139,8 @@ async def test_config_file_is_passed_verbatim(provider_harness: ProviderHarness,
 
 
 async def test_full_lifecycle(provider_harness: ProviderHarness) -> None:
-    """§1.8: create → list → stop/start → get → delete by name → delete again is success (exit 30)."""
+    """docs/garm-protocol.md#minimal-provider: create → list → stop/start → get → delete by name → delete
+    again is success (exit 30)."""
     provider = provider_harness.provider()
     created = await provider.create_instance(bootstrap())
     assert (created.provider_id, created.name, created.status) == ("prov-garm-abc", "garm-abc", "running")
@@ -144,13 +151,15 @@ async def test_full_lifecycle(provider_harness: ProviderHarness) -> None:
     assert (await provider.get_instance("prov-garm-abc")).status == "stopped"
     await provider.start_instance("prov-garm-abc")
     assert (await provider.get_instance("prov-garm-abc")).status == "running"
-    await provider.delete_instance("garm-abc")  # §1.3: by name when there is no provider ID
+    # docs/garm-protocol.md#provider-environment: by name when there is no provider ID
+    await provider.delete_instance("garm-abc")
     await provider.delete_instance("garm-abc")  # now exits 30: still success
     assert await provider.list_instances(POOL_ID) == []
 
 
 async def test_create_failure_message_matches_garm(provider_harness: ProviderHarness) -> None:
-    """§1.7: non-zero exit → ProviderError with stdout+stderr in GARM's exact format."""
+    """docs/garm-protocol.md#provider-errors: non-zero exit → ProviderError with stdout+stderr in GARM's exact
+    format."""
     provider_harness.knob("fail_create", "simulated failure")
     provider_harness.knob("stderr", "")
     provider = provider_harness.provider()
@@ -166,7 +175,8 @@ async def test_create_failure_message_matches_garm(provider_harness: ProviderHar
 
 
 async def test_exit_30_is_success_only_for_delete(provider_harness: ProviderHarness) -> None:
-    """§1.7: 30 on DeleteInstance is "already gone"; 30 elsewhere and 31 on delete are errors."""
+    """docs/garm-protocol.md#provider-errors: 30 on DeleteInstance is "already gone"; 30 elsewhere and 31 on
+    delete are errors."""
     provider_harness.knob("exit_codes", "DeleteInstance=30,StartInstance=30")
     provider = provider_harness.provider()
     await provider.delete_instance("anything")
@@ -178,7 +188,7 @@ async def test_exit_30_is_success_only_for_delete(provider_harness: ProviderHarn
 
 
 async def test_stderr_is_ignored_on_success(provider_harness: ProviderHarness) -> None:
-    """§1.2: on success only stdout is parsed."""
+    """docs/garm-protocol.md#provider-execution: on success only stdout is parsed."""
     provider_harness.knob("stderr", "warning: noisy provider\n")
     instance = await provider_harness.provider().create_instance(bootstrap())
     assert instance.provider_id == "prov-garm-abc"
@@ -201,7 +211,8 @@ async def test_stderr_is_ignored_on_success(provider_harness: ProviderHarness) -
     ],
 )
 async def test_create_output_errors(provider_harness: ProviderHarness, output: str, message: str) -> None:
-    """§1.6/§1.7: decode and validation failures keep GARM's texts."""
+    """docs/garm-protocol.md#providerinstance, docs/garm-protocol.md#provider-errors: decode and validation
+    failures keep GARM's texts."""
     provider_harness.knob("output_CreateInstance", output)
     with pytest.raises(ProviderError) as caught:
         await provider_harness.provider().create_instance(bootstrap())
@@ -209,7 +220,8 @@ async def test_create_output_errors(provider_harness: ProviderHarness, output: s
 
 
 async def test_create_error_status_is_returned_not_raised(provider_harness: ProviderHarness) -> None:
-    """§1.7: a valid result with ``status: error`` is stored as-is, with its fault."""
+    """docs/garm-protocol.md#provider-errors: a valid result with ``status: error`` is stored as-is, with its
+    fault."""
     provider_harness.knob(
         "output_CreateInstance", '{"provider_id":"p","name":"n","status":"error","provider_fault":"Ym9vbQ=="}'
     )
@@ -218,7 +230,7 @@ async def test_create_error_status_is_returned_not_raised(provider_harness: Prov
 
 
 async def test_one_bad_list_element_fails_the_list(provider_harness: ProviderHarness) -> None:
-    """§1.8 item 4: every element must validate, or the whole call fails."""
+    """docs/garm-protocol.md#minimal-provider item 4: every element must validate, or the whole call fails."""
     provider_harness.knob(
         "output_ListInstances",
         '[{"provider_id":"a","name":"a","status":"running"},{"provider_id":"b","name":"b"}]',
@@ -230,7 +242,7 @@ async def test_one_bad_list_element_fails_the_list(provider_harness: ProviderHar
 async def test_missing_executable_reports_exec_failure(
     provider_harness: ProviderHarness, tmp_path: Path
 ) -> None:
-    """§1.2: an exec failure is reported like Go's ``fork/exec`` error."""
+    """docs/garm-protocol.md#provider-execution: an exec failure is reported like Go's ``fork/exec`` error."""
     missing = str(tmp_path / "nope")
     with pytest.raises(ProviderError) as caught:
         await provider_harness.provider(executable=missing).delete_instance("x")
@@ -255,7 +267,8 @@ async def test_not_executable_reports_permission_denied(
 async def test_killed_by_signal_is_reported_like_go(
     provider_harness: ProviderHarness, tmp_path: Path
 ) -> None:
-    """§1.2: a signal death reads ``signal: killed`` as Go's ``ProcessState`` prints it."""
+    """docs/garm-protocol.md#provider-execution: a signal death reads ``signal: killed`` as Go's
+    ``ProcessState`` prints it."""
     script = tmp_path / "provider.sh"
     script.write_text("#!/bin/sh\nkill -9 $$\n")
     script.chmod(0o755)
@@ -265,7 +278,8 @@ async def test_killed_by_signal_is_reported_like_go(
 
 
 async def test_provider_that_ignores_stdin_is_fine(provider_harness: ProviderHarness, tmp_path: Path) -> None:
-    """§1.2: a provider may exit without reading stdin (Go ignores the broken pipe)."""
+    """docs/garm-protocol.md#provider-execution: a provider may exit without reading stdin (Go ignores the
+    broken pipe)."""
     script = tmp_path / "provider.sh"
     script.write_text('#!/bin/sh\necho \'{"provider_id":"p","name":"n","status":"running"}\'\n')
     script.chmod(0o755)

@@ -1,4 +1,5 @@
-"""The fake GitHub itself: it serves runner spec §4.4, records calls and obeys its knobs.
+"""The fake GitHub itself: it serves docs/garm-protocol.md#what-a-fake-github-must-serve, records calls and
+obeys its knobs.
 
 These use plain httpx, not pygarm's client, so a bug in the client cannot hide a bug in the fake.
 """
@@ -27,7 +28,8 @@ def test_binds_loopback_only(fake_github: FakeGithubServer) -> None:
 
 
 def test_serves_section_4_4_and_records_calls(fake_github: FakeGithubServer) -> None:
-    """§4.4 items 1-5, with each call recorded: method, path, query, headers, body."""
+    """docs/garm-protocol.md#what-a-fake-github-must-serve items 1-5, with each call recorded: method, path,
+    query, headers, body."""
     base = fake_github.api_base_url
     with httpx.Client(base_url=base, headers=AUTH, timeout=10) as http:
         tools = http.get(f"{REPO}/actions/runners/downloads")

@@ -1,4 +1,5 @@
-"""GitHub App credentials: RS256 JWT → installation token, cached until near expiry (runner spec §4.1)."""
+"""GitHub App credentials: RS256 JWT → installation token, cached until near expiry
+(docs/garm-protocol.md#github-client)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The GitHub client against the fake GitHub with PAT credentials (runner spec §4.1, §4.2, §4.4)."""
+"""The GitHub client against the fake GitHub with PAT credentials (docs/garm-protocol.md#github-api)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ def client_for(
 
 
 async def test_headers_and_paths_match_go_github(fake_github: FakeGithubServer) -> None:
-    """§4.1/§6.5: paths under ``/api/v3/``, Bearer PAT, v3 Accept, API version header."""
+    """docs/garm-protocol.md#github-client: paths under ``/api/v3/``, Bearer PAT, v3 Accept, API version
+    header."""
     async with client_for(fake_github) as client:
         await client.list_runner_applications()
     (call,) = fake_github.fake.calls
@@ -51,7 +52,8 @@ async def test_headers_and_paths_match_go_github(fake_github: FakeGithubServer) 
 async def test_runner_calls_per_entity_kind(
     fake_github: FakeGithubServer, entity: GithubEntity, prefix: str
 ) -> None:
-    """§4.2: one path prefix per entity kind for tools, tokens, JIT, list and remove."""
+    """docs/garm-protocol.md#github-calls: one path prefix per entity kind for tools, tokens, JIT, list and
+    remove."""
     async with client_for(fake_github, entity) as client:
         tools = await client.list_runner_applications()
         token = await client.create_registration_token()
@@ -62,7 +64,7 @@ async def test_runner_calls_per_entity_kind(
     assert [t.model_dump(mode="json") for t in tools] == DEFAULT_TOOLS
     assert token.token == "FAKE-REG-TOKEN"
     assert [r.name for r in runners] == ["garm-x"]
-    assert runners[0].status == "online"  # §4.4 item 4
+    assert runners[0].status == "online"  # docs/garm-protocol.md#what-a-fake-github-must-serve item 4
     paths = [(c.method, c.path) for c in fake_github.fake.calls]
     assert paths == [
         ("GET", f"/api/v3/{prefix}/actions/runners/downloads"),
@@ -74,7 +76,8 @@ async def test_runner_calls_per_entity_kind(
 
 
 async def test_jit_request_body_is_go_githubs(fake_github: FakeGithubServer) -> None:
-    """§4.2/§4.3/§6.5: body field order name, runner_group_id, work_folder, labels; JSON + newline."""
+    """docs/garm-protocol.md#github-api: body field order name, runner_group_id, work_folder, labels; JSON +
+    newline."""
     labels = ["self-hosted", "runner-controller-id:c", "runner-pool-id:p"]
     async with client_for(fake_github) as client:
         await client.generate_jit_config(name="garm-x", labels=labels)
@@ -94,7 +97,8 @@ async def test_registration_token_has_no_body(fake_github: FakeGithubServer) -> 
 
 
 async def test_list_runners_follows_pagination(fake_github: FakeGithubServer) -> None:
-    """§4.1: ``per_page=100`` first, then ``page=N`` from ``Link: rel="next"`` until there is none."""
+    """docs/garm-protocol.md#github-client: ``per_page=100`` first, then ``page=N`` from ``Link: rel="next"``
+    until there is none."""
     fake = fake_github.fake
     fake.page_size = 2
     for index in range(5):
@@ -119,7 +123,8 @@ def test_next_page_parsing() -> None:
 
 
 async def test_unauthorized_maps_to_github_unauthorized_error(fake_github: FakeGithubServer) -> None:
-    """§4.2: a 401 is recognisable (the pool manager stops the entity on it); the PAT is not in the text."""
+    """docs/garm-protocol.md#github-calls: a 401 is recognisable (the pool manager stops the entity on it);
+    the PAT is not in the text."""
     async with client_for(fake_github, token="ghp_wrong_secret") as client:
         with pytest.raises(GithubUnauthorizedError) as caught:
             await client.list_runners()
@@ -133,7 +138,7 @@ async def test_unauthorized_maps_to_github_unauthorized_error(fake_github: FakeG
 
 
 async def test_remove_missing_runner_is_not_found(fake_github: FakeGithubServer) -> None:
-    """§4.2 Remove runner: 404 is distinguishable (GARM tolerates it)."""
+    """docs/garm-protocol.md#github-calls Remove runner: 404 is distinguishable (GARM tolerates it)."""
     async with client_for(fake_github) as client:
         with pytest.raises(GithubNotFoundError) as caught:
             await client.remove_runner(424242)
@@ -141,7 +146,8 @@ async def test_remove_missing_runner_is_not_found(fake_github: FakeGithubServer)
 
 
 async def test_other_statuses_and_202_are_errors(fake_github: FakeGithubServer) -> None:
-    """§4.1: success is 2xx except 202; 422 and 500 are plain GithubErrors carrying the status."""
+    """docs/garm-protocol.md#github-client: success is 2xx except 202; 422 and 500 are plain GithubErrors
+    carrying the status."""
     fake = fake_github.fake
     fake.inject_error("DELETE", r"/actions/runners/\d+$", 422, "runner busy", times=1)
     fake.inject_error("POST", r"/registration-token$", 202, "accepted", times=1)
@@ -187,7 +193,8 @@ async def test_malformed_answer_is_a_github_error() -> None:
 
 
 async def test_hook_body_and_enterprise_refusal(fake_github: FakeGithubServer) -> None:
-    """§4.2 Create hook: go-github's body (config keys sorted, as Go marshals a map)."""
+    """docs/garm-protocol.md#github-calls Create hook: go-github's body (config keys sorted, as Go marshals a
+    map)."""
     async with client_for(fake_github) as client:
         hook = await client.create_hook(url="http://c/webhooks/x", secret="s3cret", insecure_ssl=True)
     (call,) = fake_github.fake.calls

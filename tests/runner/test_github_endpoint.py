@@ -1,4 +1,5 @@
-"""Endpoint URL resolution, entity addressing and TLS trust (runner spec §4.1, §1.5 item 3)."""
+"""Endpoint URL resolution, entity addressing and TLS trust (docs/garm-protocol.md#github-client,
+docs/garm-protocol.md#bootstrapinstance row 3)."""
 
 from __future__ import annotations
 
@@ -35,12 +36,13 @@ from .conftest import TLSFiles
     ],
 )
 def test_api_base_url_resolution(configured: str, resolved: str) -> None:
-    """§4.1: go-github's ``WithEnterpriseURLs`` rule."""
+    """docs/garm-protocol.md#github-client: go-github's ``WithEnterpriseURLs`` rule."""
     assert resolve_api_base_url(configured) == resolved
 
 
 def test_entity_prefixes_and_repo_urls() -> None:
-    """§4.2 path prefixes; §1.5 row 3 ``repo_url`` per kind."""
+    """docs/garm-protocol.md#github-calls path prefixes; docs/garm-protocol.md#bootstrapinstance row 3
+    ``repo_url`` per kind."""
     repo = GithubEntity.repository("octo", "hello")
     org = GithubEntity.organization("octo")
     ent = GithubEntity.enterprise("acme")
@@ -63,7 +65,8 @@ def test_entity_validation() -> None:
 
 
 def test_ssl_context_trusts_only_the_bundle(make_tls: Callable[[str], TLSFiles]) -> None:
-    """§4.1: with a CA bundle, roots = that bundle only (not the system store); TLS ≥ 1.2."""
+    """docs/garm-protocol.md#github-client: with a CA bundle, roots = that bundle only (not the system store);
+    TLS ≥ 1.2."""
     tls = make_tls("unit")
     context = build_ssl_context(b"# comment \xc3\xa9 in UTF-8\n" + tls.ca_pem)
     subjects = [cert["subject"] for cert in context.get_ca_certs()]

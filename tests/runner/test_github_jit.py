@@ -1,4 +1,5 @@
-"""JIT configuration and the registration-token fallback (runner spec §4.3, §6.3c)."""
+"""JIT configuration and the registration-token fallback (docs/garm-protocol.md#jit-configuration,
+docs/garm-protocol.md#other-scenarios (c))."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def client_for(server: FakeGithubServer, entity: GithubEntity = REPO) -> GithubC
 
 
 async def test_jit_config_decodes_runner_files(fake_github: FakeGithubServer) -> None:
-    """§4.3: base64 → JSON map; keys keep their leading dot, values stay base64 file contents."""
+    """docs/garm-protocol.md#jit-configuration: base64 → JSON map; keys keep their leading dot, values stay
+    base64 file contents."""
     async with client_for(fake_github) as client:
         config = await get_jit_config(client, instance_name="garm-abc", labels=LABELS)
     assert sorted(config.files) == [".credentials", ".credentials_rsaparams", ".runner"]
@@ -43,7 +45,8 @@ async def test_jit_config_decodes_runner_files(fake_github: FakeGithubServer) ->
 
 
 async def test_repo_pools_always_use_default_group(fake_github: FakeGithubServer) -> None:
-    """§4.3: ``runner_group_id`` is 1 for repositories even when the pool names a group."""
+    """docs/garm-protocol.md#jit-configuration: ``runner_group_id`` is 1 for repositories even when the pool
+    names a group."""
     async with client_for(fake_github) as client:
         await get_jit_config(client, instance_name="garm-abc", labels=LABELS, runner_group="gpu")
     (call,) = fake_github.fake.calls
@@ -51,7 +54,8 @@ async def test_repo_pools_always_use_default_group(fake_github: FakeGithubServer
 
 
 async def test_org_group_is_looked_up_by_exact_name(fake_github: FakeGithubServer) -> None:
-    """§4.2/§4.3: org pools with ``github-runner-group`` list the groups and use the matching ID."""
+    """docs/garm-protocol.md#github-calls, docs/garm-protocol.md#jit-configuration: org pools with
+    ``github-runner-group`` list the groups and use the matching ID."""
     group_id = fake_github.fake.add_runner_group("orgs/octo-org", "gpu")
     async with client_for(fake_github, ORG) as client:
         await get_jit_config(client, instance_name="garm-abc", labels=LABELS, runner_group="gpu")
@@ -63,7 +67,8 @@ async def test_org_group_is_looked_up_by_exact_name(fake_github: FakeGithubServe
 
 
 async def test_fallback_to_registration_token_when_jit_fails(fake_github: FakeGithubServer) -> None:
-    """§6.3c: JIT answers 404 → no JIT config; the runner then registers with a registration token."""
+    """docs/garm-protocol.md#other-scenarios (c): JIT answers 404 → no JIT config; the runner then registers
+    with a registration token."""
     fake_github.fake.jit_failure_status = 404
     async with client_for(fake_github) as client:
         assert await jit_config_or_none(client, instance_name="garm-abc", labels=LABELS) is None
@@ -76,7 +81,7 @@ async def test_fallback_to_registration_token_when_jit_fails(fake_github: FakeGi
 
 
 async def test_fallback_also_on_unauthorized_and_missing_group(fake_github: FakeGithubServer) -> None:
-    """GARM falls back on *any* JIT failure (``pool.go:729-736``)."""
+    """GARM falls back on *any* JIT failure (``garm@v0.1.5 runner/pool/pool.go:729-736``)."""
     fake_github.fake.jit_failure_status = 401
     async with client_for(fake_github) as client:
         assert await jit_config_or_none(client, instance_name="a", labels=LABELS) is None
@@ -87,7 +92,8 @@ async def test_fallback_also_on_unauthorized_and_missing_group(fake_github: Fake
 
 
 async def test_undecodable_config_removes_the_registered_runner(fake_github: FakeGithubServer) -> None:
-    """§4.3: a JIT answer that fails to decode → the GitHub runner is deleted, then fallback."""
+    """docs/garm-protocol.md#jit-configuration: a JIT answer that fails to decode → the GitHub runner is
+    deleted, then fallback."""
     fake_github.fake.jit_bad_encoding = True
     async with client_for(fake_github) as client:
         with pytest.raises(GithubError, match="failed to decode JIT config"):

@@ -1,4 +1,5 @@
-"""Webhook install / uninstall / info rules for repositories and organizations (runner spec §4.2)."""
+"""Webhook install / uninstall / info rules for repositories and organizations
+(docs/garm-protocol.md#github-calls)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Provider configuration: executable resolution, load-time checks and the pass-through rule (runner spec
-§1.1, §1.2)."""
+"""Provider configuration: executable resolution, load-time checks and the pass-through rule
+(docs/garm-protocol.md#provider-configuration, docs/garm-protocol.md#provider-execution)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from .conftest import TEST_PROVIDER
 
 
 def test_passthrough_selects_by_prefix_and_never_garm() -> None:
-    """§1.2: name prefixes select variables; ``GARM*`` names are never passed; order is prefix order."""
+    """docs/garm-protocol.md#provider-execution: name prefixes select variables; ``GARM*`` names are never
+    passed; order is prefix order."""
     environ = {
         "PATH": "/bin",
         "AWS_KEY": "k",
@@ -38,7 +39,7 @@ def test_passthrough_duplicate_match_keeps_last_position() -> None:
 
 
 def test_resolve_executable() -> None:
-    """§1.1: ``provider_executable`` wins over ``provider_dir``."""
+    """docs/garm-protocol.md#provider-configuration: ``provider_executable`` wins over ``provider_dir``."""
     assert resolve_executable("/opt/p", "/dir") == "/opt/p"
     assert resolve_executable("", "/dir") == "/dir/garm-external-provider"
 
@@ -62,7 +63,7 @@ def test_validate_accepts_the_test_provider(tmp_path: Path) -> None:
     ],
 )
 def test_validate_rejects(changes: dict[str, str], message: str) -> None:
-    """§1.1: GARM refuses to start with these provider configs."""
+    """docs/garm-protocol.md#provider-configuration: GARM refuses to start with these provider configs."""
     values = {"name": "p", "provider_executable": str(TEST_PROVIDER), **changes}
     with pytest.raises(ValueError, match=message):
         ExternalProviderConfig(**values).validate()  # type: ignore[arg-type]

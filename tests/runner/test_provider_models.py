@@ -1,5 +1,6 @@
-"""Provider protocol wire models: BootstrapInstance bytes (runner spec §1.5), ProviderInstance decoding and
-validation (§1.6), runner tools entries (§4.2)."""
+"""Provider protocol wire models: BootstrapInstance bytes (docs/garm-protocol.md#bootstrapinstance),
+ProviderInstance decoding and validation (docs/garm-protocol.md#providerinstance), runner tools entries
+(docs/garm-protocol.md#github-calls)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ TOOL = RunnerApplicationDownload(
     sha256_checksum="abc",
 )
 
-# §1.5 [obs] JIT example, with the shortened values filled in.
+# docs/garm-protocol.md#bootstrapinstance (observed) JIT example, with the shortened values filled in.
 SPEC_JIT_EXAMPLE = (
     b'{"name":"garm-ofvzmvXOW7iG","tools":[{"os":"linux","architecture":"x64",'
     b'"download_url":"https://x/actions-runner-linux-x64-2.317.0.tar.gz",'
@@ -59,18 +60,21 @@ def jit_bootstrap(**changes: object) -> BootstrapInstance:
 
 
 def test_bootstrap_matches_spec_example_byte_for_byte() -> None:
-    """§1.5: key order, compact encoding, ``null`` for nil slices, no trailing newline."""
+    """docs/garm-protocol.md#bootstrapinstance: key order, compact encoding, ``null`` for nil slices, no
+    trailing newline."""
     assert jit_bootstrap().to_json() == SPEC_JIT_EXAMPLE
 
 
 def test_bootstrap_omits_extra_specs_only_when_absent() -> None:
-    """§1.5 row 8: omitted when the pool has none; an empty object is still sent."""
+    """docs/garm-protocol.md#bootstrapinstance row 8: omitted when the pool has none; an empty object is still
+    sent."""
     assert b'"extra_specs"' not in jit_bootstrap(extra_specs=None).to_json()
     assert b'"extra_specs":{},' in jit_bootstrap(extra_specs={}).to_json()
 
 
 def test_bootstrap_non_jit_labels_and_ca_bundle() -> None:
-    """§1.5: non-JIT sends labels; ``ca-cert-bundle`` is base64; tools ``[]`` stays ``[]``."""
+    """docs/garm-protocol.md#bootstrapinstance: non-JIT sends labels; ``ca-cert-bundle`` is base64; tools
+    ``[]`` stays ``[]``."""
     body = jit_bootstrap(
         labels=["linux", "self-hosted"], jit_config_enabled=False, ca_cert_bundle=b"PEM", tools=[]
     ).to_json()
@@ -81,7 +85,7 @@ def test_bootstrap_non_jit_labels_and_ca_bundle() -> None:
 
 
 def test_bootstrap_escapes_html_like_go() -> None:
-    """§1.5 uses ``json.Marshal``, which escapes ``&``, ``<`` and ``>``."""
+    """docs/garm-protocol.md#bootstrapinstance uses ``json.Marshal``, which escapes ``&``, ``<`` and ``>``."""
     assert (
         b'"repo_url":"http://h/a\\u0026b\\u003c\\u003e"' in jit_bootstrap(repo_url="http://h/a&b<>").to_json()
     )
@@ -98,7 +102,8 @@ def test_tools_entry_omits_nil_but_keeps_empty_strings() -> None:
 
 
 def test_provider_instance_decodes_like_go() -> None:
-    """§1.6: keys match case-insensitively, unknown keys and nulls are ignored, fault is base64."""
+    """docs/garm-protocol.md#providerinstance: keys match case-insensitively, unknown keys and nulls are
+    ignored, fault is base64."""
     raw = (
         b'  {"Provider_ID":"p-1","name":"n","status":"running","extra":1,"os_name":null,'
         b'"addresses":[{"address":"10.0.0.5","TYPE":"private"}],"provider_fault":"aGk="}\n'
@@ -132,14 +137,15 @@ def test_provider_instance_decodes_like_go() -> None:
     ],
 )
 def test_provider_instance_decode_errors(raw: bytes, message: str) -> None:
-    """§1.2: anything but one JSON document of the right shape is a decode error (Go's wording)."""
+    """docs/garm-protocol.md#provider-execution: anything but one JSON document of the right shape is a decode
+    error (Go's wording)."""
     with pytest.raises(ProviderDecodeError) as caught:
         decode_provider_instance(raw)
     assert str(caught.value) == message
 
 
 def test_list_decoding_accepts_null_and_empty() -> None:
-    """§1.4: ``ListInstances`` may print ``null`` or ``[]``."""
+    """docs/garm-protocol.md#provider-commands: ``ListInstances`` may print ``null`` or ``[]``."""
     assert decode_provider_instances(b"null") == []
     assert decode_provider_instances(b"[]\n") == []
     with pytest.raises(ProviderDecodeError, match=r"into Go value of type \[\]params.ProviderInstance"):
@@ -159,7 +165,7 @@ def test_list_decoding_accepts_null_and_empty() -> None:
     ],
 )
 def test_validation_messages(instance: ProviderInstance, message: str) -> None:
-    """§1.6: GARM's ``validateResult`` texts, checked in that order."""
+    """docs/garm-protocol.md#providerinstance: GARM's ``validateResult`` texts, checked in that order."""
     with pytest.raises(ValueError) as caught:
         validate_provider_instance(instance)
     assert str(caught.value) == message

@@ -1,5 +1,6 @@
-"""Bounded provider runs: a hanging provider is killed with its process group (a pygarm addition to runner
-spec §1.2, where GARM waits for ever), and cancelling the caller kills it too."""
+"""Bounded provider runs: a hanging provider is killed with its process group (a pygarm addition to
+docs/garm-protocol.md#provider-execution, where GARM waits for ever), and cancelling the caller kills it
+too."""
 
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ async def test_hanging_provider_is_killed_after_timeout(provider_harness: Provid
 
 
 async def test_timeout_on_delete_is_not_mistaken_for_not_found(provider_harness: ProviderHarness) -> None:
-    """Exit 30 means "gone" (§1.7); a killed delete must still fail."""
+    """Exit 30 means "gone" (docs/garm-protocol.md#provider-errors); a killed delete must still fail."""
     provider_harness.knob("hang", HANG_SECONDS)
     with pytest.raises(ProviderTimeoutError):
         await provider_harness.provider(timeout=0.5).delete_instance("prov-x")

@@ -1,6 +1,7 @@
-"""``/api/v1/callbacks`` and ``/api/v1/metadata`` (runner spec §5.2-§5.4, §6.2 step 10, §6.3c): the
-instance token checks with GARM's 401, the callbacks' single ``instance/update``, the JIT files and
-service files, the CA bundle, and the one-shot registration token from the fake GitHub."""
+"""``/api/v1/callbacks`` and ``/api/v1/metadata`` (docs/garm-protocol.md#instance-facing-endpoints,
+docs/garm-protocol.md#lifecycle): the instance token checks with GARM's 401, the callbacks' single
+``instance/update``, the JIT files and service files, the CA bundle, and the one-shot registration token from
+the fake GitHub."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ async def _callback(world: World, path: str, body: dict[str, Any], token: str) -
 
 
 async def test_runner_reports_until_idle_then_token_dies(world: World) -> None:
-    """§6.2 step 10: installing (1 message), system-info (os_name), idle (2 messages); then 401."""
+    """docs/garm-protocol.md#end-to-end step 10: installing (1 message), system-info (os_name), idle (2
+    messages); then 401."""
     await make_instance(world, RUNNER, jit=JIT)
     token = instance_token(world, RUNNER)
     log = ChangeLog(world.app)
@@ -104,7 +106,8 @@ async def test_undecodable_callback_is_invalid_request(world: World, path: str, 
 
 
 async def test_status_is_stored_verbatim(world: World) -> None:
-    """§2.14: any string is a runner status (``failed``, or anything else a runner sends)."""
+    """docs/garm-protocol.md#runner-status: any string is a runner status (``failed``, or anything else a
+    runner sends)."""
     await make_instance(world, RUNNER)
     body = {"status": "something-odd", "message": "m"}
     assert (
@@ -114,7 +117,8 @@ async def test_status_is_stored_verbatim(world: World) -> None:
 
 
 async def test_authentication_failures_are_all_the_same_401(world: World) -> None:
-    """§5.2: header shape, signature, expiry, instance, runner status, create attempt, instance status."""
+    """docs/garm-protocol.md#instance-auth: header shape, signature, expiry, instance, runner status, create
+    attempt, instance status."""
     await make_instance(world, RUNNER)
     await make_instance(world, "garm-idle", runner_status="idle")
     await make_instance(world, "garm-retried", create_attempt=1)
@@ -163,8 +167,8 @@ async def test_authentication_failures_are_all_the_same_401(world: World) -> Non
 
 
 async def test_jit_files_and_service_files(world: World) -> None:
-    """§5.4: ``.<file>`` from the JIT map, base64-decoded, as an ``octet-stream`` attachment; service
-    name and systemd unit as ``text/plain``."""
+    """docs/garm-protocol.md#metadata: ``.<file>`` from the JIT map, base64-decoded, as an ``octet-stream``
+    attachment; service name and systemd unit as ``text/plain``."""
     await make_instance(world, RUNNER, runner_status="installing", jit=JIT)
     auth = bearer(instance_token(world, RUNNER))
     for name, content in (("runner", b'{"agentId": 17}'), ("credentials_rsaparams", b"\x00\x01binary")):
@@ -201,7 +205,8 @@ async def test_jit_files_and_service_files(world: World) -> None:
 
 
 async def test_jit_endpoints_refuse_runners_without_jit(world: World) -> None:
-    """§6.3c: ``credentials/*``, ``service-name`` (and the unit file) are 401 for a non-JIT runner."""
+    """docs/garm-protocol.md#other-scenarios (c): ``credentials/*``, ``service-name`` (and the unit file) are
+    401 for a non-JIT runner."""
     await make_instance(world, RUNNER)
     auth = bearer(instance_token(world, RUNNER))
     for path in ("credentials/runner", "system/service-name", "systemd/unit-file"):
@@ -210,8 +215,9 @@ async def test_jit_endpoints_refuse_runners_without_jit(world: World) -> None:
 
 
 async def test_registration_token_is_fetched_once(world: World) -> None:
-    """§6.3c: raw token body with ``Content-Type: application/json`` and one ``instance/update`` with the
-    ``fetchToken`` message; the fake GitHub saw the PAT; a second fetch is 401."""
+    """docs/garm-protocol.md#other-scenarios (c): raw token body with ``Content-Type: application/json`` and
+    one ``instance/update`` with the ``fetchToken`` message; the fake GitHub saw the PAT; a second fetch is
+    401."""
     await make_instance(world, RUNNER)
     auth = bearer(instance_token(world, RUNNER))
     log = ChangeLog(world.app)
@@ -249,7 +255,8 @@ async def test_registration_token_refused_to_jit_runner_and_github_failure_is_50
 
 
 async def test_cert_bundle(world: World) -> None:
-    """§5.4: ``null`` without a CA bundle; ``{serial: base64 PEM}`` with the endpoint's bundle."""
+    """docs/garm-protocol.md#metadata: ``null`` without a CA bundle; ``{serial: base64 PEM}`` with the
+    endpoint's bundle."""
     await make_instance(world, RUNNER)
     auth = bearer(instance_token(world, RUNNER))
     response = await world.http.get("/api/v1/metadata/system/cert-bundle/", headers=auth)

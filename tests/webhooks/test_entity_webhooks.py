@@ -1,5 +1,6 @@
-"""``POST/GET/DELETE /api/v1/{repositories|organizations}/{id}/webhook`` against the fake GitHub (spec
-§5.2, runner spec §4.2 hook rows), and the hook removal GARM does when an entity is deleted."""
+"""``POST/GET/DELETE /api/v1/{repositories|organizations}/{id}/webhook`` against the fake GitHub
+(docs/garm-protocol.md#rest-routes, docs/garm-protocol.md#github-calls hook rows), and the hook removal GARM
+does when an entity is deleted."""
 
 from __future__ import annotations
 

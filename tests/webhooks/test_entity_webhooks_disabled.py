@@ -1,5 +1,6 @@
-"""Without ``[default] enable_webhook_management`` the webhook routes do not exist (spec §5.2): the
-admin chain, then the catch-all 404; and deleting an entity never touches its hooks."""
+"""Without ``[default] enable_webhook_management`` the webhook routes do not exist
+(docs/garm-protocol.md#rest-routes): the admin chain, then the catch-all 404; and deleting an entity never
+touches its hooks."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The instance JWT (runner spec §5.1): GARM's claims in GARM's order, the pool ID in ``provider_id``,
-the TTL rule, and what :meth:`InstanceTokenService.verify` refuses."""
+"""The instance JWT (docs/garm-protocol.md#instance-token): GARM's claims in GARM's order, the pool ID in
+``provider_id``, the TTL rule, and what :meth:`InstanceTokenService.verify` refuses."""
 
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ def test_claims_are_garms_in_wire_order() -> None:
     assert json.loads(segment(token, 0)) == {"alg": "HS256", "typ": "JWT"}
     claims = json.loads(segment(token, 1))
     assert list(claims) == ["id", "name", "provider_id", "scope", "entity", "create_attempt", "iss", "exp"]
-    assert claims["provider_id"] == "0d7f2a4e-1b9c-4f55-8e1a-9c3b2d4e5f60"  # the pool ID (quirk §7.2)
+    # the pool ID (docs/garm-protocol.md#instance-token)
+    assert claims["provider_id"] == "0d7f2a4e-1b9c-4f55-8e1a-9c3b2d4e5f60"
     assert (claims["scope"], claims["entity"], claims["create_attempt"], claims["iss"]) == (
         "repository",
         "octo/hello",

@@ -1,5 +1,7 @@
-"""``/webhooks``: the pre-checks and dispatch of runner spec §3.1-§3.2 with GARM's exact answers, and the
-``job/create`` a ``queued`` delivery produces (§3.4, §6.2 step 7, companion §4.10)."""
+"""``/webhooks``: the pre-checks and dispatch of docs/garm-protocol.md#webhook-routes,
+docs/garm-protocol.md#webhook-dispatch with GARM's exact answers, and the ``job/create`` a ``queued`` delivery
+produces (docs/garm-protocol.md#handling-a-job, docs/garm-protocol.md#end-to-end step 7,
+docs/garm-protocol.md#job)."""
 
 from __future__ import annotations
 
@@ -19,8 +21,9 @@ def _empty_200(response: object) -> None:
 
 
 async def test_queued_records_job_create_with_garm_payload(world: World) -> None:
-    """§6.2 step 7: one ``job/create`` with ``status:"queued"``, ``LockedBy`` zero UUID, ``repo_id`` set;
-    the payload is what ``GET /api/v1/jobs`` shows, in companion §4.10 key order."""
+    """docs/garm-protocol.md#end-to-end step 7: one ``job/create`` with ``status:"queued"``, ``LockedBy`` zero
+    UUID, ``repo_id`` set; the payload is what ``GET /api/v1/jobs`` shows, in docs/garm-protocol.md#job key
+    order."""
     log = ChangeLog(world.app)
     await log.mark()
     response = await send(world.http, job_payload(world, "queued", 1001))
@@ -49,7 +52,8 @@ async def test_queued_records_job_create_with_garm_payload(world: World) -> None
 
 @pytest.mark.parametrize("path", ["/webhooks", "/webhooks/", "/webhooks/{id}", "/webhooks/{id}/"])
 async def test_every_route_form_dispatches(world: World, path: str) -> None:
-    """§3.1: four paths; with a controller ID, only this controller's is processed."""
+    """docs/garm-protocol.md#webhook-routes: four paths; with a controller ID, only this controller's is
+    processed."""
     log = ChangeLog(world.app)
     await log.mark()
     _empty_200(
@@ -76,7 +80,8 @@ async def test_foreign_controller_id_is_ignored(world: World) -> None:
 
 @pytest.mark.parametrize("event", ["ping", "push", "", None, "WORKFLOW_JOB"])
 async def test_other_events_are_ignored(world: World, event: str | None) -> None:
-    """§3.1.2: only ``workflow_job`` is handled (exact value); even a body that is not JSON gets 200."""
+    """docs/garm-protocol.md#webhook-routes step 2: only ``workflow_job`` is handled (exact value); even a
+    body that is not JSON gets 200."""
     log = ChangeLog(world.app)
     await log.mark()
     _empty_200(await send(world.http, b"{not json", event=event, signature=""))
@@ -127,7 +132,8 @@ async def test_missing_signature_is_401(world: World) -> None:
 
 
 async def test_sha1_signature_is_accepted(world: World) -> None:
-    """§3.2.4: ``sha1=`` values are accepted in ``X-Hub-Signature-256``."""
+    """docs/garm-protocol.md#webhook-dispatch step 4: ``sha1=`` values are accepted in
+    ``X-Hub-Signature-256``."""
     log = ChangeLog(world.app)
     await log.mark()
     body = orjson.dumps(job_payload(world, "queued", 1008))
@@ -150,7 +156,8 @@ async def test_malformed_signature_is_400(world: World, signature: str, details:
 
 
 async def test_unknown_repository_is_ignored(world: World) -> None:
-    """§3.2.3: an entity GARM does not manage is 200, even with a bad signature (no secret to check)."""
+    """docs/garm-protocol.md#webhook-dispatch step 3: an entity GARM does not manage is 200, even with a bad
+    signature (no secret to check)."""
     log = ChangeLog(world.app)
     await log.mark()
     payload = job_payload(world, "queued", 1010)
@@ -171,7 +178,8 @@ async def test_repository_lookup_ignores_case(world: World) -> None:
 
 
 async def test_unknown_host_is_404(world: World) -> None:
-    """§3.2.2: ``scheme://host`` of ``html_url`` must equal an endpoint's ``base_url`` exactly."""
+    """docs/garm-protocol.md#webhook-dispatch step 2: ``scheme://host`` of ``html_url`` must equal an
+    endpoint's ``base_url`` exactly."""
     for html_url in (
         "https://elsewhere.example.com/octo/hello/actions/runs/1",
         f"http://localhost:{world.github.port}/octo/hello",
@@ -183,7 +191,8 @@ async def test_unknown_host_is_404(world: World) -> None:
 
 
 async def test_github_com_endpoint_without_that_repository_is_ignored(world: World) -> None:
-    """[obs] §3.2: an ``html_url`` on the built-in ``github.com`` endpoint, but no such repo there → 200."""
+    """docs/garm-protocol.md#webhook-dispatch: an ``html_url`` on the built-in ``github.com`` endpoint, but no
+    such repo there → 200."""
     log = ChangeLog(world.app)
     await log.mark()
     payload = job_payload(
@@ -238,7 +247,8 @@ async def test_unknown_organization_and_enterprise_are_ignored(world: World) -> 
 
 
 async def test_job_without_matching_pool_is_not_recorded(world: World) -> None:
-    """§3.4 step 3: a new job is recorded only if an enabled pool's tags cover all its labels."""
+    """docs/garm-protocol.md#handling-a-job step 3: a new job is recorded only if an enabled pool's tags cover
+    all its labels."""
     log = ChangeLog(world.app)
     await log.mark()
     for labels in (["self-hosted", "gpu"], []):

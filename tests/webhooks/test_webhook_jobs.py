@@ -1,6 +1,7 @@
-"""``HandleWorkflowJob`` (runner spec §3.4, §3.5): what ``in_progress`` and ``completed`` do to runners
-and jobs, in GARM's event order (§6.2 steps 11-12), and pygarm's refusal to let late or repeated
-deliveries move a job or a runner backwards."""
+"""``HandleWorkflowJob`` (docs/garm-protocol.md#handling-a-job, docs/garm-protocol.md#job-records): what
+``in_progress`` and ``completed`` do to runners and jobs, in GARM's event order
+(docs/garm-protocol.md#end-to-end steps 11-12), and pygarm's refusal to let late or repeated deliveries move a
+job or a runner backwards."""
 
 from __future__ import annotations
 
@@ -59,8 +60,8 @@ def install_registry(world: World, **managers: FakeManager) -> None:
 
 
 async def test_lifecycle_events_in_garm_order(world: World) -> None:
-    """§6.2 steps 11-12: in_progress → instance/update(active), job/update; completed →
-    instance/update(terminated), instance/update(pending_delete), job/update(completed)."""
+    """docs/garm-protocol.md#end-to-end steps 11-12: in_progress → instance/update(active), job/update;
+    completed → instance/update(terminated), instance/update(pending_delete), job/update(completed)."""
     manager = FakeManager()
     install_registry(world, **{world.repo_id: manager})
     log = ChangeLog(world.app)
@@ -81,7 +82,8 @@ async def test_lifecycle_events_in_garm_order(world: World) -> None:
     )
     assert (job["runner_group_id"], job["runner_group_name"]) == (1, "Default")
     assert job["LockedBy"] == ZERO_UUID
-    assert manager.calls == [world.pool_id]  # the refill of §3.4 (ensure-min-idle for the runner's pool)
+    # the refill of docs/garm-protocol.md#handling-a-job (ensure-min-idle for the runner's pool)
+    assert manager.calls == [world.pool_id]
 
     await deliver(world, "completed", 1001, runner_name=RUNNER)
     changes = await log.new()
@@ -106,7 +108,8 @@ async def test_completed_without_runner_only_updates_the_job(world: World) -> No
 
 
 async def test_runner_of_another_controller_only_updates_the_job(world: World) -> None:
-    """§3.4: an unknown ``runner_name`` stops the action part; the job is still recorded."""
+    """docs/garm-protocol.md#handling-a-job: an unknown ``runner_name`` stops the action part; the job is
+    still recorded."""
     log = ChangeLog(world.app)
     await deliver(world, "queued", 1003)
     await log.mark()
@@ -170,8 +173,8 @@ async def test_repeated_deliveries_emit_nothing_new(world: World) -> None:
 
 
 async def test_queued_for_a_purged_completed_job_is_ignored(world: World) -> None:
-    """Completed jobs are purged within seconds (§3.5); a ``queued`` arriving later must not bring the
-    job back (it would get a runner of its own)."""
+    """Completed jobs are purged within seconds (docs/garm-protocol.md#job-records); a ``queued`` arriving
+    later must not bring the job back (it would get a runner of its own)."""
     await deliver(world, "queued", 1008)
     await deliver(world, "completed", 1008)
     assert await world.store.delete_completed_jobs() == 1
@@ -211,8 +214,8 @@ async def test_completed_does_not_undo_a_deletion_in_progress(world: World) -> N
 
 
 async def test_in_progress_on_another_jobs_runner_unlocks_that_job(world: World) -> None:
-    """§3.4 step 4: the runner was created for job A but took job B; A, still queued, is unlocked
-    (``BreakLockJobIsQueued``) right after B's ``job/update``."""
+    """docs/garm-protocol.md#handling-a-job step 4: the runner was created for job A but took job B; A, still
+    queued, is unlocked (``BreakLockJobIsQueued``) right after B's ``job/update``."""
     await deliver(world, "queued", 2001)
     await deliver(world, "queued", 2002)
     await world.store.lock_job(2001, world.repo_id)
@@ -235,8 +238,8 @@ async def test_failed_refill_does_not_fail_the_delivery(world: World) -> None:
 
 
 async def test_runner_of_another_entitys_pool_is_updated_but_not_refilled(world: World) -> None:
-    """§3.4/§7.12: the runner is found by name across entities, but only a pool of this entity is
-    refilled; the organization's manager is not asked."""
+    """docs/garm-protocol.md#handling-a-job: the runner is found by name across entities, but only a pool of
+    this entity is refilled; the organization's manager is not asked."""
     http = world.http
     org_body = {"name": "octo", "credentials_name": "fakecreds", "webhook_secret": "x"}
     org = (await http.post("/api/v1/organizations", json=org_body)).json()

@@ -60,7 +60,7 @@ API_PREFIX = "/api/v1"
 
 
 async def _seed_controller_urls(store: Store, settings: Settings) -> None:
-    """GARM fills empty controller URLs from ``[default]`` at start-up (spec §8.2)."""
+    """GARM fills empty controller URLs from ``[default]`` at start-up (docs/garm-protocol.md#start-up)."""
     info = await store.get_controller_info()
     seeds = {
         "callback_url": (info.callback_url, settings.default.callback_url),
@@ -171,7 +171,8 @@ def _stop_log_broadcaster(broadcaster: LogBroadcaster | None) -> None:
 
 
 def _catch_all_router() -> GarmRouter:
-    """Unknown ``/api/v1`` routes answer GARM's 404 JSON, but only after the auth chain (spec §5.4)."""
+    """Unknown ``/api/v1`` routes answer GARM's 404 JSON, but only after the auth chain
+    (docs/garm-protocol.md#unknown-routes)."""
     router = GarmRouter()
 
     @router.api_route(

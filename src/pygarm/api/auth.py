@@ -1,4 +1,5 @@
-"""First run and login (spec §6.3, §6.4): the only routes that need no token."""
+"""First run and login (docs/garm-protocol.md#login, docs/garm-protocol.md#first-run): the only routes that
+need no token."""
 
 from __future__ import annotations
 

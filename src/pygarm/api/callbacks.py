@@ -1,4 +1,4 @@
-"""``/api/v1/callbacks``: what an installing runner reports (runner spec §5.3).
+"""``/api/v1/callbacks``: what an installing runner reports (docs/garm-protocol.md#callbacks).
 
 Both routes answer 200 with ``Content-Type: application/json`` and an empty body, accept a trailing
 slash (the bootstrap script posts to ``…/system-info/``), and are guarded only by the instance token

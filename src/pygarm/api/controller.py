@@ -1,4 +1,4 @@
-"""Controller info, the metrics token and the provider list (spec §5.2)."""
+"""Controller info, the metrics token and the provider list (docs/garm-protocol.md#rest-routes)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ router = GarmRouter(tags=["controller"])
 
 @router.get("/controller")
 async def get_controller(_auth: ControllerAdmin, ctx: ContextDep) -> Response:
-    """Only the GET routes fill in the host name (spec §11)."""
+    """Only the GET routes fill in the host name (docs/garm-protocol.md#controller-info)."""
     info = await ctx.store.get_controller_info()
     return GoJSONResponse(info.model_copy(update={"hostname": socket.gethostname()}))
 

@@ -1,4 +1,5 @@
-"""GitHub credentials: ``/api/v1/github/credentials`` and the legacy ``/api/v1/credentials`` (spec §4.9).
+"""GitHub credentials: ``/api/v1/github/credentials`` and the legacy ``/api/v1/credentials``
+(docs/garm-protocol.md#github-credentials).
 
 No response or event carries the PAT or the App private key: the wire model has no field for them.
 """
@@ -25,14 +26,15 @@ _UINT64_MAX = 2**64 - 1
 
 def parse_credentials_id(value: str) -> int:
     """``strconv.ParseUint(id, 10, 64)``: ASCII digits only, no sign, at most 2^64-1; anything else is
-    400 ``invalid request`` (spec §6.6)."""
+    400 ``invalid request`` (docs/garm-protocol.md#error-mapping)."""
     if not _UINT.fullmatch(value) or int(value) > _UINT64_MAX:
         raise BadRequestError("invalid request")
     return int(value)
 
 
 async def _list(store: StoreDep) -> Response:
-    """Go's nil slice: ``null`` when there are no credentials (spec §5.2, §10 item 12)."""
+    """Go's nil slice: ``null`` when there are no credentials
+    (docs/garm-protocol.md#empty-bodies-and-null-lists)."""
     return GoJSONResponse(await store.list_credentials() or None)
 
 

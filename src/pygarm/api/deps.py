@@ -1,4 +1,5 @@
-"""Request dependencies: the application context and GARM's middleware chain (spec §5.1, §6).
+"""Request dependencies: the application context and GARM's middleware chain
+(docs/garm-protocol.md#auth-chains).
 
 GARM runs, outermost first: init-required → urls-required → JWT → admin. pygarm checks the same things
 in the same order, as dependencies, so the status a caller sees for a given mistake is GARM's. The
@@ -53,7 +54,7 @@ def get_store(conn: HTTPConnection) -> Store:
 
 def bearer_token(conn: HTTPConnection) -> str | None:
     """GARM splits the header on single spaces and takes the second of exactly two parts; the first
-    word is not checked (spec §1.2)."""
+    word is not checked (docs/garm-protocol.md#websocket-auth)."""
     header = conn.headers.get("authorization")
     if header is None:
         return None

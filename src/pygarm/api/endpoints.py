@@ -1,4 +1,5 @@
-"""GitHub endpoints: ``/api/v1/github/endpoints`` (spec §4.8, §5.2)."""
+"""GitHub endpoints: ``/api/v1/github/endpoints`` (docs/garm-protocol.md#github-endpoint,
+docs/garm-protocol.md#rest-routes)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
-"""Repositories, organizations and enterprises (spec §5.2): one set of handlers, mounted per kind.
+"""Repositories, organizations and enterprises (docs/garm-protocol.md#rest-routes): one set of handlers,
+mounted per kind.
 
-``GET /<entity>`` answers ``null`` when there are none (GARM returns a nil slice there, spec §5.2);
-``DELETE`` answers 200 with an empty body. The ``/<entity>/{id}/webhook`` routes live elsewhere.
+``GET /<entity>`` answers ``null`` when there are none (GARM returns a nil slice there,
+docs/garm-protocol.md#rest-routes); ``DELETE`` answers 200 with an empty body. The ``/<entity>/{id}/webhook``
+routes live elsewhere.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""``POST/DELETE/GET /api/v1/{repositories|organizations}/{id}/webhook`` (spec §5.2): manage the
-controller's ``workflow_job`` hook on GitHub.
+"""``POST/DELETE/GET /api/v1/{repositories|organizations}/{id}/webhook`` (docs/garm-protocol.md#rest-routes):
+manage the controller's ``workflow_job`` hook on GitHub.
 
 GARM registers these routes only with ``[default] enable_webhook_management = true``. pygarm registers
 them always and, when management is off, answers exactly as an unregistered route would: the admin auth

@@ -1,4 +1,4 @@
-"""The one place that turns errors into GARM's error responses (spec §6.6)."""
+"""The one place that turns errors into GARM's error responses (docs/garm-protocol.md#error-mapping)."""
 
 from __future__ import annotations
 

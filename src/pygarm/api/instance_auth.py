@@ -1,5 +1,5 @@
-"""The instance authentication chain of ``/api/v1/callbacks`` and ``/api/v1/metadata`` (runner spec §5.2,
-GARM's ``auth/instance_middleware.go``).
+"""The instance authentication chain of ``/api/v1/callbacks`` and ``/api/v1/metadata``
+(docs/garm-protocol.md#instance-auth, ``garm@v0.1.5 auth/instance_middleware.go``).
 
 A runner presents the JWT it got in its ``BootstrapInstance`` (``runner/instance_token.py``). The checks
 run in GARM's order, and every failure is the same 401 ``{"error":"Authentication failed","details":""}``

@@ -1,7 +1,8 @@
-"""Runner instances (spec §5.2): list them per pool, per entity or all, show one, mark one for deletion.
+"""Runner instances (docs/garm-protocol.md#rest-routes): list them per pool, per entity or all, show one, mark
+one for deletion.
 
 Lists answer ``[]`` when empty and show each instance with its job but without addresses and status
-messages; ``GET /instances/{name}`` shows everything (spec §4.6).
+messages; ``GET /instances/{name}`` shows everything (docs/garm-protocol.md#instance).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""``GET /api/v1/jobs`` (spec §5.2): every recorded workflow job, ``[]`` when there are none."""
+"""``GET /api/v1/jobs`` (docs/garm-protocol.md#rest-routes): every recorded workflow job, ``[]`` when there
+are none."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``/api/v1/metadata``: what an installing runner downloads (runner spec §5.4).
+"""``/api/v1/metadata``: what an installing runner downloads (docs/garm-protocol.md#metadata).
 
 Content types are GARM's, byte for byte: the registration token is the raw token with
 ``Content-Type: application/json`` (it is not JSON-encoded), JIT files are ``octet-stream`` attachments

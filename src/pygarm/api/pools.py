@@ -1,7 +1,7 @@
-"""Pools (spec §5.2): ``/pools…`` and ``/<entity>/{id}/pools…`` for every entity kind.
+"""Pools (docs/garm-protocol.md#rest-routes): ``/pools…`` and ``/<entity>/{id}/pools…`` for every entity kind.
 
-Lists answer ``[]`` when empty and leave out ``extra_specs`` (spec §4.5); deletes answer 200 with an
-empty body, also for an unknown pool on ``DELETE /pools/{id}`` (as GARM does).
+Lists answer ``[]`` when empty and leave out ``extra_specs`` (docs/garm-protocol.md#pool); deletes answer 200
+with an empty body, also for an unknown pool on ``DELETE /pools/{id}`` (as GARM does).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Responses written the way GARM's Go handlers write them (spec §0, §5.2)."""
+"""Responses written the way GARM's Go handlers write them (docs/garm-protocol.md#json-encoding,
+docs/garm-protocol.md#rest-routes)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ RequestT = TypeVar("RequestT", bound=GoRequest)
 
 class GarmRouter(APIRouter):
     """An APIRouter whose every route also answers with a trailing slash, as GARM registers both
-    forms (spec §5.1) instead of redirecting."""
+    forms (docs/garm-protocol.md#auth-chains) instead of redirecting."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("default_response_class", GoJSONResponse)

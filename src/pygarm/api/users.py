@@ -1,7 +1,7 @@
 """User management, a pygarm extension (GARM v0.1.5 has none): ``/api/v1/users`` (``docs/users.md``).
 
 The routes sit on GARM's ``apiRouter`` chain like every other resource (init → URLs → JWT → admin) and
-answer with GARM's ``User`` shape (spec §4.12), which has no password hash or generation.
+answer with GARM's ``User`` shape (docs/garm-protocol.md#user), which has no password hash or generation.
 """
 
 from __future__ import annotations

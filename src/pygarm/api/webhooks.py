@@ -1,10 +1,11 @@
 """``/webhooks`` and ``/webhooks/{controller_id}`` (with or without a trailing slash, any method, no
-auth): where GitHub posts ``workflow_job`` events (runner spec §3.1; GARM's ``WebhookHandler``).
+auth): where GitHub posts ``workflow_job`` events (docs/garm-protocol.md#webhook-routes; GARM's
+``WebhookHandler``).
 
 The route only sorts deliveries; :mod:`pygarm.runner.webhooks` decides. Ignored deliveries answer 200
 with an empty body so that GitHub does not mark the hook as failing: a path whose controller ID is not
 this controller's (another GARM shares the hook's URL prefix), and any event other than
-``workflow_job`` (``ping`` when a hook is created). Errors are GARM's (companion §6.6).
+``workflow_job`` (``ping`` when a hook is created). Errors are GARM's (docs/garm-protocol.md#error-mapping).
 """
 
 from __future__ import annotations

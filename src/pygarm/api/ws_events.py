@@ -1,4 +1,5 @@
-"""``/api/v1/ws/events``: the database events websocket (spec §1.5), a thin face over ``events/``.
+"""``/api/v1/ws/events``: the database events websocket (docs/garm-protocol.md#events-websocket), a thin face
+over ``events/``.
 
 Every decision lives in :class:`~pygarm.events.session.EventsSession` and the hub; this module only moves
 messages between them and the socket. It also holds the pieces the log route shares: the upgrade checks
@@ -59,7 +60,7 @@ PROGRESS_FRAMES: Final = 32
 per-frame path."""
 
 EVENTS_PATHS: Final = ("/ws/events", "/ws/events/")
-"""Relative to ``/api/v1``; GARM registers both spellings (spec §1.1)."""
+"""Relative to ``/api/v1``; GARM registers both spellings (docs/garm-protocol.md#websocket-routes)."""
 
 
 class WsPrincipal(Protocol):
@@ -90,15 +91,16 @@ async def authenticate(websocket: WebSocket) -> WsPrincipal | None:
         await websocket.send_denial_response(result)
         return None
     if not result.is_admin:
-        # GARM's AdminRequiredMiddleware: plain-text 401 (spec §1.2). Normally the authenticator already
-        # refused; this keeps the route safe on its own.
+        # GARM's AdminRequiredMiddleware: plain-text 401 (docs/garm-protocol.md#websocket-auth). Normally the
+        # authenticator already refused; this keeps the route safe on its own.
         await websocket.send_denial_response(_plain_error("Unauthorized", 401))
         return None
     return result
 
 
 async def check_origin(websocket: WebSocket) -> bool:
-    """gorilla's ``checkSameOrigin`` (spec §1.3); on failure send 403 and return False."""
+    """gorilla's ``checkSameOrigin`` (docs/garm-protocol.md#websocket-upgrade); on failure send 403 and return
+    False."""
     if is_same_origin(websocket.headers):
         return True
     response = _plain_error("Forbidden", 403)
@@ -217,7 +219,7 @@ async def _send_replay(
 
 
 def _seconds_until(expires_at: float | None) -> float:
-    """A token without ``exp`` expires at once, as in GARM (spec §1.4)."""
+    """A token without ``exp`` expires at once, as in GARM (docs/garm-protocol.md#websocket-connection)."""
     return 0.0 if expires_at is None else max(0.0, expires_at - time.time())
 
 

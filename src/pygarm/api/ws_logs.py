@@ -1,4 +1,5 @@
-"""``/api/v1/ws/logs`` and the legacy ``/api/v1/ws``: the server's log lines as text frames (spec §1.8).
+"""``/api/v1/ws/logs`` and the legacy ``/api/v1/ws``: the server's log lines as text frames
+(docs/garm-protocol.md#log-stream).
 
 The same connection machinery as the events route (:func:`pygarm.api.ws_events.serve`), fed by the
 :class:`~pygarm.events.logstream.LogBroadcaster` in ``app.state.log_broadcaster`` instead of the hub. It is
@@ -20,7 +21,8 @@ from pygarm.events.logstream import LogBroadcaster
 from pygarm.events.session import LogsSession
 
 LOGS_PATHS: Final = ("/ws/logs", "/ws/logs/", "/ws", "/ws/")
-"""Relative to ``/api/v1``; GARM registers both spellings of both paths (spec §1.1)."""
+"""Relative to ``/api/v1``; GARM registers both spellings of both paths
+(docs/garm-protocol.md#websocket-routes)."""
 LOG_STREAMER_DISABLED: Final = "log streamer is disabled"
 
 

@@ -1,4 +1,5 @@
-"""``pygarm init`` and ``pygarm profile ...``: logging in, and garm-cli's profile file (spec §7.2).
+"""``pygarm init`` and ``pygarm profile ...``: logging in, and garm-cli's profile file
+(docs/garm-protocol.md#profile-file).
 
 ``init`` does what ``garm-cli init`` does: ``POST /first-run``, ``POST /auth/login``, save the profile,
 then ``PUT /controller`` with the metadata, callback and webhook URLs (by default ``<url>/api/v1/metadata``,

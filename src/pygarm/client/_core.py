@@ -158,7 +158,8 @@ def api_error(status: int, body: bytes, error_type: type[APIError] = APIError) -
 
 
 def rest_base(base_url: str) -> str:
-    """The REST root for a profile URL: scheme + host + the URL's own path + ``/api/v1`` (spec §7.2)."""
+    """The REST root for a profile URL: scheme + host + the URL's own path + ``/api/v1``
+    (docs/garm-protocol.md#profile-file)."""
     parts = urlsplit(base_url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"invalid base URL {base_url!r}: expected http(s)://host[:port][/prefix]")

@@ -59,7 +59,7 @@ from pygarm.params.models import (
 log = logging.getLogger("pygarm.client.events")
 
 EVENTS_PATH: Final = "/api/v1/ws/events"
-"""GARM's events endpoint (spec §1.1)."""
+"""GARM's events endpoint (docs/garm-protocol.md#websocket-routes)."""
 PING_INTERVAL_S: Final = 20.0
 """Client pings keep idle connections alive through proxies (most cut idle TCP after 60 s or more)."""
 PING_TIMEOUT_S: Final = 20.0
@@ -76,7 +76,8 @@ server keeps closing right away does not, so a refusing server is not hammered."
 
 NORMAL_CLOSE_CODES: Final = frozenset({1000, 1001})
 FILTER_REJECTIONS: Final = frozenset({"invalid filter", "failed to unmarshal filter"})
-"""The two texts GARM sends before closing a connection whose filter it refused (spec §1.5.2)."""
+"""The two texts GARM sends before closing a connection whose filter it refused
+(docs/garm-protocol.md#filter-rules)."""
 FATAL_HANDSHAKE_STATUSES: Final = frozenset({400, 401, 403, 404, 405, 409, 426})
 """A bad token, a non-admin user, an uninitialized controller (409): retrying cannot help."""
 
@@ -92,8 +93,9 @@ PAYLOAD_MODELS: Final[Mapping[str, type[BaseModel]]] = {
     EntityType.GITHUB_CREDENTIALS: GithubCredentials,
     EntityType.GITHUB_ENDPOINT: GithubEndpoint,
 }
-"""The wire model of each entity type's payload (spec §2.4). Deletes of pools, jobs, endpoints and
-credentials carry a mostly zero-valued object (spec §2.5); it still parses into the same model."""
+"""The wire model of each entity type's payload (docs/garm-protocol.md#which-operations-emit-events). Deletes
+of pools, jobs, endpoints and credentials carry a mostly zero-valued object
+(docs/garm-protocol.md#delete-payloads); it still parses into the same model."""
 
 EventPayload: TypeAlias = (
     Repository
@@ -202,9 +204,9 @@ def parse_entity_filter(text: str) -> EventFilter:
 def events_url(base_url: str, path: str = EVENTS_PATH, *, keep_prefix: bool = True) -> str:
     """The websocket URL: ``https`` → ``wss``, anything else → ``ws``; ``ws(s)://`` is taken as is.
 
-    GARM's Go reader keeps only the host of the profile URL and drops any path prefix (spec §7.1); the
-    GARM-style reader does the same (``keep_prefix=False``), while :meth:`GarmClient.events` keeps a
-    reverse-proxy prefix so it reaches the same server as the REST calls.
+    GARM's Go reader keeps only the host of the profile URL and drops any path prefix
+    (docs/garm-protocol.md#debug-events); the GARM-style reader does the same (``keep_prefix=False``), while
+    :meth:`GarmClient.events` keeps a reverse-proxy prefix so it reaches the same server as the REST calls.
     """
     parts = urlsplit(base_url.strip())
     if not parts.netloc:

@@ -9,7 +9,8 @@
 Each face opens a socket, sends what the state says, passes frames through it and sleeps the delays it
 returns; the decisions (what a close means, whether to reconnect, how long to wait, when to report a
 gap) are all in the core, so the three cannot drift apart. Compression is off: event frames are small
-and deflate costs memory on both ends (design notes §4). Server pings are answered by ``websockets``.
+and deflate costs memory on both ends (docs/design.md#memory-per-connection). Server pings are answered by
+``websockets``.
 """
 
 from __future__ import annotations

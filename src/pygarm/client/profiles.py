@@ -1,4 +1,5 @@
-"""garm-cli's profile file, read and written in garm-cli's own format and place (spec §7.2).
+"""garm-cli's profile file, read and written in garm-cli's own format and place
+(docs/garm-protocol.md#profile-file).
 
 So a login made with ``garm-cli`` works with ``pygarm`` and vice versa::
 

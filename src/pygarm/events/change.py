@@ -14,7 +14,7 @@ from enum import StrEnum
 
 
 class EntityType(StrEnum):
-    """``DatabaseEntityType`` (spec §1.6)."""
+    """``DatabaseEntityType`` (docs/garm-protocol.md#event-frame)."""
 
     REPOSITORY = "repository"
     ORGANIZATION = "organization"
@@ -29,7 +29,7 @@ class EntityType(StrEnum):
 
 
 class Operation(StrEnum):
-    """``OperationType`` (spec §1.6)."""
+    """``OperationType`` (docs/garm-protocol.md#event-frame)."""
 
     CREATE = "create"
     UPDATE = "update"
@@ -53,7 +53,8 @@ class Change:
 
 
 def encode_frame(entity_type: str, operation: str, payload: bytes) -> bytes:
-    """GARM's ``ChangePayload`` frame: compact JSON, keys in this order, no trailing newline (spec §1.5.4).
+    """GARM's ``ChangePayload`` frame: compact JSON, keys in this order, no trailing newline
+    (docs/garm-protocol.md#event-frame).
 
     Entity types and operations are fixed ASCII words, so plain concatenation is exact JSON.
     """

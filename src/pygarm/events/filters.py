@@ -1,13 +1,14 @@
 """The events filter message: its schema, GARM's exact decoding rules, and the compiled filter.
 
-A client of ``/api/v1/ws/events`` sends GARM's ``Options`` document (spec §1.5.1)::
+A client of ``/api/v1/ws/events`` sends GARM's ``Options`` document (docs/garm-protocol.md#filter-message)::
 
     {"send-everything": false, "filters": [{"entity-type": "repository", "operations": ["create"]}]}
 
 :class:`FilterMessage` / :class:`EventFilter` describe it (their JSON schema has GARM's keys and enums) and
 write it the way Go does, for clients. Wire messages are *not* decoded with pydantic: :func:`decode_filter`
-reproduces ``json.Unmarshal`` into GARM's structs followed by ``Options.Validate()`` (spec §1.5.2), because
-clients depend on which inputs are ignored, which are "invalid filter" and which "failed to unmarshal":
+reproduces ``json.Unmarshal`` into GARM's structs followed by ``Options.Validate()``
+(docs/garm-protocol.md#filter-rules), because clients depend on which inputs are ignored, which are "invalid
+filter" and which "failed to unmarshal":
 
 * keys match case-insensitively with Go's simple folding (``"SEND-EVERYTHING"`` matches, and so does a
   long s, U+017F, in place of ``s``; a ligature does not), values match exactly;
@@ -49,7 +50,8 @@ NOTHING: Final[CompiledFilter] = frozenset()
 ERR_NO_FILTERS = "no filters provided"
 ERR_INVALID_ENTITY_TYPE = "invalid entity type"
 ERR_INVALID_OPERATION_TYPE = "invalid operation type"
-"""GARM's error values (``database/common/errors.go``); pygarm logs them, the client never sees them."""
+"""GARM's error values (``garm@v0.1.5 database/common/errors.go``); pygarm logs them, the client never sees
+them."""
 
 _ENTITY_TYPES: Final = frozenset(item.value for item in EntityType)
 _OPERATIONS: Final = frozenset(item.value for item in Operation)
@@ -154,7 +156,7 @@ DecodeResult = Decoded | Ignore | UnmarshalError | InvalidFilter
 
 
 def decode_filter(data: str | bytes) -> DecodeResult:
-    """Decode one inbound websocket message exactly as GARM v0.1.5 does (spec §1.5.2).
+    """Decode one inbound websocket message exactly as GARM v0.1.5 does (docs/garm-protocol.md#filter-rules).
 
     Binary messages are read like text. Invalid UTF-8 is replaced by U+FFFD first, which is what Go's
     decoder does inside strings; outside strings it is a syntax error either way.

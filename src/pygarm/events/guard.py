@@ -2,9 +2,9 @@
 
 GARM v0.1.5 registers, per websocket client, a watcher on ``user`` events and closes the connection when
 the user is deleted, disabled or changes password (its token's password generation no longer matches),
-spec §1.4; it never emits user events, so that code is dormant there. pygarm emits them, so this works:
-one guard per process subscribes to ``user`` events and, for each open connection of the changed user,
-asks whether the connection's token is still acceptable; if not, its queue is closed with
+docs/garm-protocol.md#websocket-connection; it never emits user events, so that code is dormant there. pygarm
+emits them, so this works: one guard per process subscribes to ``user`` events and, for each open connection
+of the changed user, asks whether the connection's token is still acceptable; if not, its queue is closed with
 :attr:`CloseCause.ACCESS_REVOKED` and its writer sends close 1000.
 """
 

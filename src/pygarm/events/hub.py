@@ -1,7 +1,7 @@
 """The change hub: delivers every committed change exactly once, in commit order, to each subscriber.
 
 Where GARM fans out with one goroutine per consumer per event and drops what does not fit within a
-second (spec §2.2, §2.3), the hub keeps, per subscriber, a compiled filter and a bounded
+second (docs/garm-protocol.md#garms-delivery), the hub keeps, per subscriber, a compiled filter and a bounded
 :class:`~pygarm.events.mailbox.Mailbox` drained by that subscriber's single writer. Dispatching a change
 builds its :class:`Delivery` once and then, per subscriber, does one set lookup and one deque append and
 resolves the writer's waiter if it is parked: no task, timer or encoding per subscriber per event.

@@ -1,10 +1,10 @@
 """Log streaming: a ``logging.Handler`` that fans formatted records out to websocket subscribers.
 
 GARM broadcasts every log line its handler writes to each client of ``/api/v1/ws/logs`` and ``/api/v1/ws``
-as one text frame (spec §1.8); slog writes a line at a time, so each frame ends with a newline, and pygarm
-keeps that. Like the change hub, each subscriber has a bounded :class:`~pygarm.events.mailbox.Mailbox`
-drained by its own writer; a subscriber that falls behind is closed as a slow consumer rather than
-silently losing lines (GARM drops its client after a 5 s enqueue timeout).
+as one text frame (docs/garm-protocol.md#log-stream); slog writes a line at a time, so each frame ends with a
+newline, and pygarm keeps that. Like the change hub, each subscriber has a bounded
+:class:`~pygarm.events.mailbox.Mailbox` drained by its own writer; a subscriber that falls behind is closed as
+a slow consumer rather than silently losing lines (GARM drops its client after a 5 s enqueue timeout).
 
 ``emit`` never blocks the code that logs. Records logged on the event loop thread are fanned out on the
 spot; records from other threads (the store's writer thread, ``asyncio.to_thread`` work) go into a bounded

@@ -7,8 +7,8 @@ items and awaits the socket; a slow socket therefore only ever slows its own wri
 
 The queue is bounded by ``limit``. When it is full the mailbox is closed with
 :attr:`CloseCause.SLOW_CONSUMER` and emptied, instead of dropping the item silently (GARM drops events
-after a 1 s wait, spec §2.2) or growing without bound: the subscriber learns that it missed changes and
-must reload. Closing also empties the queue, so a closed subscriber holds no items.
+after a 1 s wait, docs/garm-protocol.md#garms-delivery) or growing without bound: the subscriber learns that
+it missed changes and must reload. Closing also empties the queue, so a closed subscriber holds no items.
 
 The waking uses one future per *wait*, created by the consumer only when the queue is empty; the producer
 resolves it at most once. No task, timer or callback is created per item.

@@ -2,7 +2,8 @@
 
 No socket here. The route feeds the session what happened (a message arrived, the token expired, the
 subscription was closed, the close frame went out, the peer left) and performs the action it returns.
-Keeping every decision here lets the tests walk every path of spec §1.5.2 without a server.
+Keeping every decision here lets the tests walk every path of docs/garm-protocol.md#filter-rules without a
+server.
 
 ::
 
@@ -15,7 +16,7 @@ Keeping every decision here lets the tests walk every path of spec §1.5.2 witho
 
 Nothing is delivered in AWAITING_FILTER: like GARM, a connection starts with a filter that matches
 nothing, so a client never receives events it did not ask for. The log endpoint has no filter and starts
-in STREAMING; its inbound messages are ignored (spec §1.8) except for the size limit.
+in STREAMING; its inbound messages are ignored (docs/garm-protocol.md#log-stream) except for the size limit.
 """
 
 from __future__ import annotations
@@ -36,20 +37,23 @@ from pygarm.events.filters import (
 from pygarm.events.mailbox import CloseCause
 
 CLOSE_NORMAL: Final = 1000
-"""Normal closure. GARM closes every connection with 1000 and an empty reason (spec §1.4): after an
-error reply, when the token expires, on server shutdown."""
+"""Normal closure. GARM closes every connection with 1000 and an empty reason
+(docs/garm-protocol.md#websocket-connection): after an error reply, when the token expires, on server
+shutdown."""
 CLOSE_BAD_FILTER: Final = CLOSE_NORMAL
-"""After ``failed to unmarshal filter`` or ``invalid filter`` (spec §1.5.2): 1000, as in GARM."""
+"""After ``failed to unmarshal filter`` or ``invalid filter`` (docs/garm-protocol.md#filter-rules): 1000, as
+in GARM."""
 CLOSE_AUTH_EXPIRED: Final = CLOSE_NORMAL
-"""The JWT ``exp`` passed (or the token has none): 1000, as in GARM (spec §1.4)."""
+"""The JWT ``exp`` passed (or the token has none): 1000, as in GARM
+(docs/garm-protocol.md#websocket-connection)."""
 CLOSE_SHUTDOWN: Final = CLOSE_NORMAL
 """The server is stopping: 1000, as in GARM."""
 CLOSE_MESSAGE_TOO_BIG: Final = 1009
 """An inbound message over :data:`MAX_MESSAGE_BYTES` (RFC 6455 "message too big", as gorilla sends)."""
 CLOSE_SLOW_CONSUMER: Final = 4000
 """pygarm only: the subscriber fell further behind than its queue allows and has missed events. GARM
-drops such events silently (spec §2.2); pygarm closes instead, so the client knows to reload state over
-REST and subscribe again. In the private-use range 4000-4999 of RFC 6455 §7.4.2."""
+drops such events silently (docs/garm-protocol.md#garms-delivery); pygarm closes instead, so the client knows
+to reload state over REST and subscribe again. In the private-use range 4000-4999 of RFC 6455 §7.4.2."""
 
 CLOSE_RESUME_UNAVAILABLE: Final = 4001
 """pygarm only, for clients that opted in to resume (``?since=N``): the log no longer holds the changes
@@ -57,7 +61,8 @@ after ``N`` (retention pruned them), so the client must reload state over REST a
 without ``since`` (Kubernetes answers a too-old resource version with 410 Gone for the same reason)."""
 
 MAX_MESSAGE_BYTES: Final = 16384
-"""GARM's ``SetReadLimit`` (spec §1.4): larger inbound messages close the connection with 1009."""
+"""GARM's ``SetReadLimit`` (docs/garm-protocol.md#websocket-connection): larger inbound messages close the
+connection with 1009."""
 MAX_CLOSE_REASON_BYTES: Final = 123
 """RFC 6455 §5.5: a close frame's payload is at most 125 bytes, two of which are the code."""
 
@@ -220,7 +225,7 @@ class WebsocketSession:
 
 
 class EventsSession(WebsocketSession):
-    """``/api/v1/ws/events``: filter messages per spec §1.5.2."""
+    """``/api/v1/ws/events``: filter messages per docs/garm-protocol.md#filter-rules."""
 
     __slots__ = ("_filter",)
 

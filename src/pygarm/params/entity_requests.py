@@ -1,4 +1,5 @@
-"""Request bodies for repositories, organizations, enterprises and their pools (spec §4.14).
+"""Request bodies for repositories, organizations, enterprises and their pools
+(docs/garm-protocol.md#request-bodies).
 
 Each model decodes the way GARM's Go structs do (:class:`~pygarm.params.base.GoRequest`) and carries the
 rules of GARM's ``Validate()`` methods with GARM's messages. Two deliberate differences, both listed in
@@ -6,7 +7,8 @@ rules of GARM's ``Validate()`` methods with GARM's messages. Two deliberate diff
 
 * a missing ``webhook_secret`` is ``400 missing secret`` (GARM: ``MissingSecretError`` → 500);
 * pool validation failures are ``400`` with GARM's message (GARM wraps them with ``fmt.Errorf`` on the
-  repository and enterprise routes, which turns them into a 500 without details, spec §6.6, §11).
+  repository and enterprise routes, which turns them into a 500 without details,
+  docs/garm-protocol.md#error-mapping).
 
 A JSON ``null`` is treated as an absent key: Go leaves a non-pointer field untouched when it decodes
 ``null``, and sets a pointer field to nil, which GARM's updates read as "unchanged".
@@ -32,15 +34,17 @@ MAX_TAG_LENGTH = 64
 """Tag names and runner prefixes (``VARCHAR(64)`` columns)."""
 
 POOL_BALANCER_TYPES = ("roundrobin", "pack", "")
-"""``PoolBalancerType`` values GARM accepts; ``""`` means "none", read as round-robin (spec §4.1)."""
+"""``PoolBalancerType`` values GARM accepts; ``""`` means "none", read as round-robin
+(docs/garm-protocol.md#enums)."""
 DEFAULT_POOL_BALANCER_TYPE = "roundrobin"
 POOL_OS_TYPES = ("linux", "windows")
-"""OS types a pool may have (``runner/types.go:28-31``)."""
+"""OS types a pool may have (``garm@v0.1.5 runner/types.go:28-31``)."""
 POOL_OS_ARCHES = ("amd64", "arm", "arm64")
-"""Architectures a pool may have (``runner/types.go:34-38``)."""
+"""Architectures a pool may have (``garm@v0.1.5 runner/types.go:34-38``)."""
 DEFAULT_RUNNER_PREFIX = "garm"
 DEFAULT_RUNNER_BOOTSTRAP_TIMEOUT = 20
-"""Minutes (``appdefaults.DefaultRunnerBootstrapTimeout``); pygarm stores it for every entity kind (§11)."""
+"""Minutes (``appdefaults.DefaultRunnerBootstrapTimeout``); pygarm stores it for every entity kind
+(docs/garm-protocol.md#pool)."""
 
 
 def check_length(field: str, value: str, limit: int) -> None:
@@ -82,7 +86,7 @@ class CreateEntityParams(GoRequest):
         return ""
 
     def validate_params(self) -> None:
-        """``Create*Params.Validate`` (``params/requests.go:42-126``)."""
+        """``Create*Params.Validate`` (``garm@v0.1.5 params/requests.go:42-126``)."""
         if not self.name:
             raise BadRequestError(self.missing_name_message)
         _check_entity_common(self.credentials_name, self.webhook_secret, self.pool_balancer_type)
@@ -128,13 +132,15 @@ class UpdateEntityParams(GoRequest):
     pool_balancer_type: str = ""
 
     def validate_params(self) -> None:
-        """GARM's runner checks the balancer type before anything else (``runner/repositories.go``)."""
+        """GARM's runner checks the balancer type before anything else
+        (``garm@v0.1.5 runner/repositories.go``)."""
         if self.pool_balancer_type not in POOL_BALANCER_TYPES:
             raise BadRequestError(f"invalid pool balancer type: {self.pool_balancer_type}")
 
 
 def check_os_type_and_arch(os_type: str, os_arch: str) -> None:
-    """``IsSupportedOSType`` / ``IsSupportedArch`` with GARM's messages (``runner/runner.go:686-706``)."""
+    """``IsSupportedOSType`` / ``IsSupportedArch`` with GARM's messages
+    (``garm@v0.1.5 runner/runner.go:686-706``)."""
     if os_type not in POOL_OS_TYPES:
         raise BadRequestError(f"invalid OS type {os_type}")
     if os_arch not in POOL_OS_ARCHES:
@@ -142,7 +148,7 @@ def check_os_type_and_arch(os_type: str, os_arch: str) -> None:
 
 
 class CreatePoolParams(GoRequest):
-    """``POST /<entity>/{id}/pools`` (``params/requests.go:176-223``)."""
+    """``POST /<entity>/{id}/pools`` (``garm@v0.1.5 params/requests.go:176-223``)."""
 
     runner_prefix: str = ""
     provider_name: str = ""

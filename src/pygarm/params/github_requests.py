@@ -1,4 +1,5 @@
-"""Request bodies for GitHub endpoints and credentials, with GARM's ``Validate()`` rules (spec §4.14).
+"""Request bodies for GitHub endpoints and credentials, with GARM's ``Validate()`` rules
+(docs/garm-protocol.md#request-bodies).
 
 Checks run in GARM's order with GARM's messages, so a request GARM rejects gets GARM's answer. pygarm
 adds a few checks *after* GARM's (empty or over-long names, an empty name on rename); they only fire for

@@ -1,5 +1,6 @@
-"""The ``workflow_job`` webhook payload as GARM v0.1.5 decodes it (``params/github.go:28-209``, runner spec
-§3.3), and the small request bodies of the instance-facing and webhook-management routes.
+"""The ``workflow_job`` webhook payload as GARM v0.1.5 decodes it (``garm@v0.1.5 params/github.go:28-209``,
+docs/garm-protocol.md#workflow-job-payload), and the small request bodies of the instance-facing and
+webhook-management routes.
 
 GARM decodes the payload with ``json.Unmarshal`` into a fixed struct, so pygarm mirrors what that means on
 the wire: keys match case-insensitively, unknown keys are ignored, ``null`` leaves a field at its zero
@@ -68,7 +69,7 @@ class WorkflowJobStep(GoPayload):
 
 
 class WorkflowJobDetails(GoPayload):
-    """``workflow_job``: every field of GARM's struct (runner spec §3.3)."""
+    """``workflow_job``: every field of GARM's struct (docs/garm-protocol.md#workflow-job-payload)."""
 
     id: int = 0
     run_id: int = 0
@@ -177,7 +178,8 @@ class WorkflowJobPayload(GoPayload):
 
 
 class InstanceUpdateMessage(GoPayload):
-    """``POST /api/v1/callbacks/status`` (``params/requests.go:272-276``); ``status`` is stored verbatim."""
+    """``POST /api/v1/callbacks/status`` (``garm@v0.1.5 params/requests.go:272-276``); ``status`` is stored
+    verbatim."""
 
     status: str = ""
     message: str = ""
@@ -185,7 +187,7 @@ class InstanceUpdateMessage(GoPayload):
 
 
 class UpdateSystemInfoParams(GoPayload):
-    """``POST /api/v1/callbacks/system-info`` (``params/params.go:809-813``)."""
+    """``POST /api/v1/callbacks/system-info`` (``garm@v0.1.5 params/params.go:809-813``)."""
 
     os_name: str = ""
     os_version: str = ""

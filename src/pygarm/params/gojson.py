@@ -1,10 +1,10 @@
 """Go-compatible JSON: the one place that knows how GARM's Go encoder writes values.
 
 GARM clients compare bytes and decode with Go's ``encoding/json``, so pygarm must write JSON the way Go
-does (spec §0, design notes §5): keys in struct order, ``omitempty`` zero values dropped, ``[]byte`` as
-standard base64, times as RFC 3339 with trimmed nanoseconds, the zero time as ``0001-01-01T00:00:00Z``,
-and ``<``, ``>``, ``&``, U+2028 and U+2029 escaped. REST responses and event payloads both go through
-:func:`dumps`, so the two can never drift apart.
+does (docs/garm-protocol.md#json-encoding, docs/design.md#matching-gos-json): keys in struct order,
+``omitempty`` zero values dropped, ``[]byte`` as standard base64, times as RFC 3339 with trimmed nanoseconds,
+the zero time as ``0001-01-01T00:00:00Z``, and ``<``, ``>``, ``&``, U+2028 and U+2029 escaped. REST responses
+and event payloads both go through :func:`dumps`, so the two can never drift apart.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Entity shapes as GARM v0.1.5 serves them (spec §4): the REST bodies and the event payloads.
+"""Entity shapes as GARM v0.1.5 serves them (docs/garm-protocol.md#entity-shapes): the REST bodies and the
+event payloads.
 
 Field order is Go struct order and matters for byte-exact comparisons. These models have no secret
 fields at all (no webhook secret, credential payload, password hash or JIT config): what is not here
@@ -16,7 +17,8 @@ from pygarm.params.gojson import GO_ZERO_TIME, ZERO_UUID, GoBytes, GoTime
 
 
 class GithubEndpoint(GoModel):
-    """``params.GithubEndpoint`` (spec §4.8). ``credentials`` is never populated by GARM v0.1.5."""
+    """``params.GithubEndpoint`` (docs/garm-protocol.md#github-endpoint). ``credentials`` is never populated
+    by GARM v0.1.5."""
 
     name: str = ""
     description: str = ""
@@ -27,7 +29,8 @@ class GithubEndpoint(GoModel):
 
 
 class GithubCredentials(GoModel):
-    """``params.GithubCredentials`` (spec §4.9); note the hyphen in ``auth-type``."""
+    """``params.GithubCredentials`` (docs/garm-protocol.md#github-credentials); note the hyphen in
+    ``auth-type``."""
 
     id: int = 0
     name: Annotated[str, OmitEmpty] = ""
@@ -44,7 +47,8 @@ class GithubCredentials(GoModel):
 
 
 class PoolManagerStatus(GoModel):
-    """Live state of an entity's pool manager (spec §4.4); events always carry ``running: false``."""
+    """Live state of an entity's pool manager (docs/garm-protocol.md#pool-manager-status); events always carry
+    ``running: false``."""
 
     running: bool = False
     failure_reason: Annotated[str, OmitEmpty] = ""
@@ -68,7 +72,7 @@ class StatusMessage(GoModel):
 
 
 class Job(GoModel):
-    """``params.Job`` (spec §4.10): several fields have no JSON tag and keep their Go names."""
+    """``params.Job`` (docs/garm-protocol.md#job): several fields have no JSON tag and keep their Go names."""
 
     id: int = 0
     run_id: int = 0
@@ -94,7 +98,7 @@ class Job(GoModel):
 
 
 class Instance(GoModel):
-    """``params.Instance`` (spec §4.6)."""
+    """``params.Instance`` (docs/garm-protocol.md#instance)."""
 
     id: Annotated[str, OmitEmpty] = ""
     provider_id: Annotated[str, OmitEmpty] = ""
@@ -116,7 +120,8 @@ class Instance(GoModel):
 
 
 class Pool(GoModel):
-    """``params.Pool`` (spec §4.5); ``runner_prefix`` comes first because Go embeds ``RunnerPrefix``."""
+    """``params.Pool`` (docs/garm-protocol.md#pool); ``runner_prefix`` comes first because Go embeds
+    ``RunnerPrefix``."""
 
     runner_prefix: str = ""
     id: str = ""
@@ -143,7 +148,7 @@ class Pool(GoModel):
 
 
 class Repository(GoModel):
-    """``params.Repository`` (spec §4.2)."""
+    """``params.Repository`` (docs/garm-protocol.md#repository)."""
 
     id: str = ""
     owner: str = ""
@@ -158,7 +163,8 @@ class Repository(GoModel):
 
 
 class Organization(GoModel):
-    """``params.Organization`` (spec §4.3): note ``credentials`` before ``credentials_id``."""
+    """``params.Organization`` (docs/garm-protocol.md#organization-and-enterprise): note ``credentials``
+    before ``credentials_id``."""
 
     id: str = ""
     name: str = ""
@@ -172,11 +178,12 @@ class Organization(GoModel):
 
 
 class Enterprise(Organization):
-    """``params.Enterprise``: the same shape as an organization (spec §4.3)."""
+    """``params.Enterprise``: the same shape as an organization
+    (docs/garm-protocol.md#organization-and-enterprise)."""
 
 
 class ControllerInfo(GoModel):
-    """``params.ControllerInfo`` (spec §4.11)."""
+    """``params.ControllerInfo`` (docs/garm-protocol.md#controller-info)."""
 
     controller_id: str = ZERO_UUID
     hostname: str = ""
@@ -189,7 +196,7 @@ class ControllerInfo(GoModel):
 
 
 class User(GoModel):
-    """``params.User`` (spec §4.12), without the password hash and generation."""
+    """``params.User`` (docs/garm-protocol.md#user), without the password hash and generation."""
 
     id: str = ""
     created_at: GoTime = GO_ZERO_TIME
@@ -224,7 +231,7 @@ class CertificateBundle(GoModel):
 
 
 class APIErrorResponse(GoModel):
-    """GARM's error body: both keys always present (spec §4.13)."""
+    """GARM's error body: both keys always present (docs/garm-protocol.md#other-bodies)."""
 
     error: str = ""
     details: str = ""

@@ -1,4 +1,5 @@
-"""Wire shapes of the external provider protocol (runner spec §1.5, §1.6), per garm-provider-common v0.1.3.
+"""Wire shapes of the external provider protocol (docs/garm-protocol.md#bootstrapinstance,
+docs/garm-protocol.md#providerinstance), per garm-provider-common v0.1.3.
 
 * :class:`BootstrapInstance` is what GARM writes to a provider's stdin on ``CreateInstance``: compact JSON,
   keys in the Go struct's order, ``null`` where Go has a nil slice, and ``extra_specs`` left out when the pool
@@ -24,7 +25,7 @@ from pygarm.params.base import GoModel, OmitEmpty
 from pygarm.params.gojson import GoBytes, decode_base64, dumps
 
 # InstanceStatus values a provider may report (provider-common ``params.InstanceStatus``); everything else,
-# including an empty status, fails GARM's validation (runner spec §1.6).
+# including an empty status, fails GARM's validation (docs/garm-protocol.md#providerinstance).
 PROVIDER_INSTANCE_STATUSES: Final = frozenset({"running", "stopped", "error", "unknown"})
 
 
@@ -57,7 +58,8 @@ class UserDataOptions(GoModel):
 
 
 class BootstrapInstance(GoModel):
-    """provider-common ``params.BootstrapInstance`` (runner spec §1.5), fields in wire order.
+    """provider-common ``params.BootstrapInstance`` (docs/garm-protocol.md#bootstrapinstance), fields in wire
+    order.
 
     ``instance_token`` is the instance's JWT: it is excluded from ``repr`` and must never be logged.
     ``extra_specs`` holds the pool's decoded extra specs; ``None`` means "the pool has none" and drops the
@@ -104,7 +106,8 @@ class ProviderAddress(GoModel):
 
 
 class ProviderInstance(GoModel):
-    """provider-common ``params.ProviderInstance`` (runner spec §1.6); every key is omitempty."""
+    """provider-common ``params.ProviderInstance`` (docs/garm-protocol.md#providerinstance); every key is
+    omitempty."""
 
     provider_id: Annotated[str, OmitEmpty] = ""
     name: Annotated[str, OmitEmpty] = ""
@@ -122,7 +125,8 @@ class ProviderDecodeError(ValueError):
 
 
 def validate_provider_instance(instance: ProviderInstance) -> None:
-    """GARM's ``validateResult`` (``external.go:53-67``): the checks on Create, Get and List results."""
+    """GARM's ``validateResult`` (``garm@v0.1.5 runner/providers/external/external.go:53-67``): the checks on
+    Create, Get and List results."""
     if instance.provider_id == "":
         raise ValueError("missing provider ID")
     if instance.name == "":
@@ -143,7 +147,8 @@ def decode_provider_instance(raw: bytes) -> ProviderInstance:
 
 
 def decode_provider_instances(raw: bytes) -> list[ProviderInstance]:
-    """Decode ``ListInstances`` stdout: a JSON array, or ``null`` for none (runner spec §1.4)."""
+    """Decode ``ListInstances`` stdout: a JSON array, or ``null`` for none
+    (docs/garm-protocol.md#provider-commands)."""
     value = _parse_json(raw)
     if value is None:
         return []

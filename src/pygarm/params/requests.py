@@ -1,4 +1,4 @@
-"""Request bodies for auth, users and the controller (spec §4.14)."""
+"""Request bodies for auth, users and the controller (docs/garm-protocol.md#request-bodies)."""
 
 from __future__ import annotations
 

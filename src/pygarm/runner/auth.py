@@ -1,4 +1,5 @@
-"""Users and tokens: first-run, login, JWT issue and verification (spec §6.1–§6.4).
+"""Users and tokens: first-run, login, JWT issue and verification (docs/garm-protocol.md#auth-chains,
+docs/garm-protocol.md#metrics-auth).
 
 Passwords are bcrypt-hashed; hashing and checking run in a worker thread because bcrypt deliberately
 takes tens of milliseconds, which would stall every websocket on the event loop.
@@ -49,7 +50,7 @@ class AuthContext:
 
 
 class TokenService:
-    """Issues and decodes GARM-compatible JWTs (HS256, claims of spec §6.1)."""
+    """Issues and decodes GARM-compatible JWTs (HS256, claims of docs/garm-protocol.md#user-jwt)."""
 
     def __init__(self, secret: str, ttl_seconds: int) -> None:
         self._secret = secret.encode()
@@ -138,7 +139,7 @@ def password_is_strong(password: str) -> bool:
 
 
 def validate_new_user(username: str, email: str, password: str) -> None:
-    """GARM's first-run checks, in GARM's order and with its messages (spec §6.4)."""
+    """GARM's first-run checks, in GARM's order and with its messages (docs/garm-protocol.md#first-run)."""
     if not username or not email:
         raise BadRequestError("missing username or email")
     if not _EMAIL.match(email):

@@ -1,7 +1,7 @@
 """Business rules for repositories, organizations and enterprises, between the routes and the store.
 
-GARM's runner (``runner/repositories.go``, ``organizations.go``, ``enterprises.go``) checks the caller is
-an admin (a route dependency in pygarm), runs ``Validate()``, calls the store, and fills in the live
+GARM's runner (``garm@v0.1.5 runner/repositories.go``, ``organizations.go``, ``enterprises.go``) checks the
+caller is an admin (a route dependency in pygarm), runs ``Validate()``, calls the store, and fills in the live
 ``pool_manager_status`` from the entity's pool manager. One function per operation serves all three
 kinds. The store applies the rules that need the database (credentials, duplicates, pools defined) inside
 its transaction.
@@ -28,7 +28,8 @@ class PoolManagerStatusSource(Protocol):
         ...
 
     async def delete_runner(self, instance_name: str, *, force: bool, bypass_gh_unauthorized: bool) -> None:
-        """GARM's ``DeleteRunner`` (runner spec §2.12): unregister from GitHub, then mark for deletion."""
+        """GARM's ``DeleteRunner`` (docs/garm-protocol.md#deleterunner): unregister from GitHub, then mark for
+        deletion."""
         ...
 
 

@@ -1,4 +1,5 @@
-"""A GitHub client for a stored entity: its endpoint, its credentials, its owner/name (runner spec §4.1).
+"""A GitHub client for a stored entity: its endpoint, its credentials, its owner/name
+(docs/garm-protocol.md#github-client).
 
 GARM keeps one GitHub client inside each pool manager. The instance-facing registration-token endpoint and
 the webhook-management routes need one too, whether or not a pool manager is running, so this builds a

@@ -1,9 +1,10 @@
 """Business rules for managing GitHub endpoints and credentials, between the routes and the store.
 
-GARM's runner does three things here (``runner/github_endpoints.go``, ``runner/github_credentials.go``):
-check the caller is an admin (done by the route's dependency in pygarm), run ``Validate()``, and call one
-store method. The store then applies the rules that need the database (duplicates, references,
-``github.com`` being read-only, a secret of the wrong type) inside its transaction.
+GARM's runner does three things here (``garm@v0.1.5 runner/github_endpoints.go``,
+``garm@v0.1.5 runner/github_credentials.go``): check the caller is an admin (done by the route's dependency in
+pygarm), run ``Validate()``, and call one store method. The store then applies the rules that need the
+database (duplicates, references, ``github.com`` being read-only, a secret of the wrong type) inside its
+transaction.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The instance JWT: the bearer token a runner uses on ``/api/v1/callbacks`` and ``/api/v1/metadata``
-(runner spec §5.1, GARM's ``auth/instance_middleware.go``).
+(docs/garm-protocol.md#instance-token, ``garm@v0.1.5 auth/instance_middleware.go``).
 
 The pool manager mints one right before every provider ``CreateInstance`` call and hands it to the
 provider as the ``BootstrapInstance`` ``instance-token``; each retry therefore gets a fresh token, and
@@ -8,12 +8,12 @@ attempts. Tokens are HS256, signed with the same ``[jwt_auth] secret`` as user t
 so and a runner installed by GARM must keep working against pygarm.
 
 Claims, in GARM's wire order: ``id`` (instance UUID), ``name`` (instance name), ``provider_id`` (**the
-pool UUID**: GARM's struct field is ``PoolID`` with the JSON tag ``provider_id``, runner spec §7.2),
-``scope`` (``repository``/``organization``/``enterprise``), ``entity`` (``owner/repo`` or the org /
-enterprise name), ``create_attempt``, ``iss`` = ``garm`` and ``exp``. There is no ``iat``, ``nbf``,
-``sub``, ``aud`` or ``jti``. Lifetime: the pool's ``runner_bootstrap_timeout`` minutes (0 means 20) plus
-GARM's 5-minute reap interval, so a runner that has not reported by the time the reaper would remove it
-cannot use its token any more.
+pool UUID**: GARM's struct field is ``PoolID`` with the JSON tag ``provider_id``,
+docs/garm-protocol.md#instance-token), ``scope`` (``repository``/``organization``/``enterprise``), ``entity``
+(``owner/repo`` or the org / enterprise name), ``create_attempt``, ``iss`` = ``garm`` and ``exp``. There is no
+``iat``, ``nbf``, ``sub``, ``aud`` or ``jti``. Lifetime: the pool's ``runner_bootstrap_timeout`` minutes (0
+means 20) plus GARM's 5-minute reap interval, so a runner that has not reported by the time the reaper would
+remove it cannot use its token any more.
 
 Never log a token: it is a credential for the instance until it expires.
 """
@@ -37,7 +37,7 @@ DEFAULT_BOOTSTRAP_TIMEOUT_MINUTES: Final = 20
 """GARM's ``RunnerTimeout()`` maps a pool's ``runner_bootstrap_timeout`` of 0 to 20 minutes."""
 POOL_REAP_TIMEOUT_SECONDS: Final = 5 * 60
 """GARM's ``PoolReapTimeoutInterval``: added to the bootstrap timeout so the token outlives the reaper's
-check for the instance (runner spec §5.1)."""
+check for the instance (docs/garm-protocol.md#instance-token)."""
 
 
 def token_ttl_seconds(bootstrap_timeout_minutes: int) -> int:
@@ -88,7 +88,7 @@ class InstanceTokenService:
         create_attempt: int,
         bootstrap_timeout_minutes: int,
     ) -> str:
-        """A token for one create attempt of one instance (runner spec §5.1).
+        """A token for one create attempt of one instance (docs/garm-protocol.md#instance-token).
 
         ``scope`` is the entity kind's value (``repository``/``organization``/``enterprise``), ``entity``
         its display name (:func:`entity_claim`), ``create_attempt`` the instance's value at mint time

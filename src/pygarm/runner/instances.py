@@ -1,5 +1,6 @@
 """``DELETE /api/v1/instances/{name}``: the checks GARM makes before a runner is deleted
-(``runner/runner.go:829-861``, ``runner/pool/pool.go:1570-1633``, runner spec §2.12).
+(``garm@v0.1.5 runner/runner.go:829-861``, ``garm@v0.1.5 runner/pool/pool.go:1570-1633``,
+docs/garm-protocol.md#deleterunner).
 
 The route checks the instance's status, then hands over to the owning entity's pool manager, which
 removes the runner from GitHub when it has an ``agent_id`` (404 ignored, 422 → 400, 401 stops the

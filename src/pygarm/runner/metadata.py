@@ -1,5 +1,6 @@
-"""What an installing runner may ask for and report (runner spec §5.3, §5.4; GARM's ``runner/metadata.go``
-and ``runner/runner.go:732-783``).
+"""What an installing runner may ask for and report (docs/garm-protocol.md#callbacks,
+docs/garm-protocol.md#metadata; ``garm@v0.1.5 runner/metadata.go`` and
+``garm@v0.1.5 runner/runner.go:732-783``).
 
 Every function takes the :class:`~pygarm.store.instances.InstanceRecord` that instance authentication
 (``api/instance_auth.py``) read, so the checks below see the same row the token was accepted for.
@@ -58,7 +59,8 @@ TimeoutStopSec=5min
 [Install]
 WantedBy=multi-user.target
 """
-"""GARM v0.1.5's unit (``runner/metadata.go:20-34``); ``User=runner`` is hard-coded there (runner spec §7.13)."""
+"""GARM v0.1.5's unit (``garm@v0.1.5 runner/metadata.go:20-34``); ``User=runner`` is hard-coded there
+(docs/garm-protocol.md#metadata)."""
 
 _HTML_ESCAPES: Final = {
     "\0": "\ufffd",
@@ -106,14 +108,15 @@ async def record_system_info(store: Store, record: InstanceRecord, info: UpdateS
 
 
 def _require_jit(record: InstanceRecord) -> None:
-    """JIT-only endpoints refuse other runners with 401 (runner spec §5.4, [obs] §6.3c)."""
+    """JIT-only endpoints refuse other runners with 401 (docs/garm-protocol.md#metadata,
+    docs/garm-protocol.md#other-scenarios (c))."""
     if not record.jit_configuration:
         raise UnauthorizedError()
 
 
 def jit_file(record: InstanceRecord, file_name: str) -> bytes:
-    """The decoded JIT file ``.<file_name>`` (GitHub's keys carry a leading dot, runner spec §7.7); 404
-    ``not found`` for a key the config does not have."""
+    """The decoded JIT file ``.<file_name>`` (GitHub's keys carry a leading dot,
+    docs/garm-protocol.md#jit-configuration); 404 ``not found`` for a key the config does not have."""
     _require_jit(record)
     encoded = record.jit_configuration.get("." + file_name)
     if encoded is None:
@@ -129,7 +132,8 @@ async def _pool_of(store: Store, record: InstanceRecord) -> Pool:
 
 
 def _service_name_for(pool: Pool, instance_name: str) -> str:
-    """``actions.runner.<owner-repo | org | enterprise>.<instance>`` (``metadata.go:53-80``)."""
+    """``actions.runner.<owner-repo | org | enterprise>.<instance>``
+    (``garm@v0.1.5 runner/metadata.go:53-80``)."""
     if pool.repo_id:
         owner = pool.repo_name.replace("/", "-")
     elif pool.org_id:
@@ -201,8 +205,8 @@ def _pem_encode(der: bytes) -> bytes:
 
 
 def certificate_bundle(ca_bundle: bytes | None) -> CertificateBundle:
-    """``RootCertificateBundle`` (``params/params.go:676-704``): serial (decimal) → PEM; no bundle gives
-    ``{"root_certificates": null}``, a bundle with a block that is not a certificate ``{}``."""
+    """``RootCertificateBundle`` (``garm@v0.1.5 params/params.go:676-704``): serial (decimal) → PEM; no bundle
+    gives ``{"root_certificates": null}``, a bundle with a block that is not a certificate ``{}``."""
     if not ca_bundle:
         return CertificateBundle()
     certificates: dict[str, bytes] = {}

@@ -1,6 +1,6 @@
-"""Runner names: ``<runner_prefix>-<12 base62 characters>`` (runner spec §2.4).
+"""Runner names: ``<runner_prefix>-<12 base62 characters>`` (docs/garm-protocol.md#runner-names-and-labels).
 
-GARM builds the suffix from a ``teris-io/shortid`` value re-encoded as base62 ([obs] 12 alphanumeric
+GARM builds the suffix from a ``teris-io/shortid`` value re-encoded as base62 (observed: 12 alphanumeric
 characters, e.g. ``garm-ofvzmvXOW7iG``). pygarm draws the 12 characters straight from the OS's CSPRNG:
 same alphabet and length, 62**12 ≈ 3.2e21 names, so a clash with an existing name (which the store would
 reject with 409 anyway) is not a practical concern.

@@ -1,12 +1,14 @@
-"""Business rules for pools, between the routes and the store (GARM's ``runner/pools.go`` and the pool
-parts of ``runner/repositories.go`` & co., written once for every entity kind).
+"""Business rules for pools, between the routes and the store (``garm@v0.1.5 runner/pools.go`` and the pool
+parts of ``garm@v0.1.5 runner/repositories.go`` & co., written once for every entity kind).
 
 Differences from GARM v0.1.5, on purpose (``docs/compatibility.md``):
 
 * every validation failure is 400 with GARM's message, where GARM answers 500 on the repository and
-  enterprise routes (and for org pools too, spec §11), because it wraps them with ``fmt.Errorf``;
+  enterprise routes (and for org pools too, docs/garm-protocol.md#error-mapping), because it wraps them with
+  ``fmt.Errorf``;
 * the default ``runner_bootstrap_timeout`` (20) is stored for every kind; GARM's organization and
-  enterprise handlers assign it to the wrong variable, so their pools keep 0 (spec §5.3, §11);
+  enterprise handlers assign it to the wrong variable, so their pools keep 0
+  (docs/garm-protocol.md#route-rules, docs/garm-protocol.md#pool);
 * an unknown pool under an entity is 404 (GARM: 500).
 """
 

@@ -22,7 +22,8 @@ LAST_ADMIN_MESSAGE = "cannot disable the last enabled admin user"
 
 
 def check_user_id(user_id: str) -> None:
-    """GARM answers an invalid UUID path parameter with 400 ``invalid request`` (spec §6.6)."""
+    """GARM answers an invalid UUID path parameter with 400 ``invalid request``
+    (docs/garm-protocol.md#error-mapping)."""
     if not is_uuid(user_id):
         raise BadRequestError("invalid request")
 

@@ -1,5 +1,6 @@
-"""Installing, removing and showing the controller's webhook on a repository or organization (runner
-spec §4.2 hook rows; GARM's ``InstallWebhook``/``UninstallWebhook``/``GetWebhookInfo``).
+"""Installing, removing and showing the controller's webhook on a repository or organization
+(docs/garm-protocol.md#github-calls hook rows; GARM's
+``InstallWebhook``/``UninstallWebhook``/``GetWebhookInfo``).
 
 Only with ``[default] enable_webhook_management = true``, as in GARM. The GitHub rules (duplicate
 checks, which hook may be deleted, the ping) live in :mod:`pygarm.runner.github.webhooks`; this module
@@ -61,9 +62,9 @@ async def info(store: Store, kind: EntityKind, entity_id: str) -> HookInfo:
 async def uninstall_before_delete(
     store: Store, settings: Settings, kind: EntityKind, entity_id: str, *, keep_webhook: bool
 ) -> None:
-    """GARM's entity delete (``runner/repositories.go:161-174``): unless ``keepWebhook`` is true, and only
-    with webhook management on, remove the controller's hook first. A failure is logged and the delete
-    goes on, as in GARM. Nothing is removed from an entity that still has pools, because the delete
+    """GARM's entity delete (``garm@v0.1.5 runner/repositories.go:161-174``): unless ``keepWebhook`` is true,
+    and only with webhook management on, remove the controller's hook first. A failure is logged and the
+    delete goes on, as in GARM. Nothing is removed from an entity that still has pools, because the delete
     itself will then fail with 400 (GARM checks the pools first too)."""
     if keep_webhook or not settings.default.enable_webhook_management or kind not in HOOK_KINDS:
         return

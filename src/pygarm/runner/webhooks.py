@@ -1,18 +1,22 @@
-"""GitHub ``workflow_job`` webhooks: dispatch to an entity and ``HandleWorkflowJob`` (runner spec §3.2-§3.5;
-GARM's ``runner/runner.go:560-684`` and ``runner/pool/pool.go:133-282``).
+"""GitHub ``workflow_job`` webhooks: dispatch to an entity and ``HandleWorkflowJob``
+(docs/garm-protocol.md#webhooks; ``garm@v0.1.5 runner/runner.go:560-684`` and
+``garm@v0.1.5 runner/pool/pool.go:133-282``).
 
 :meth:`WebhookService.dispatch` does GARM's steps in GARM's order, each with GARM's answer:
 
-1. empty body → 400 ``missing job data``; undecodable → 400 ``invalid request`` (§3.2.1);
+1. empty body → 400 ``missing job data``; undecodable → 400 ``invalid request``
+   (docs/garm-protocol.md#webhook-dispatch step 1);
 2. ``workflow_job.html_url`` → ``scheme://host`` (``url.ParseRequestURI``; unparsable → 500), which must
-   equal an endpoint's ``base_url`` exactly, else 404 ``no endpoint found for job`` (§3.2.2, quirk §7.9);
+   equal an endpoint's ``base_url`` exactly, else 404 ``no endpoint found for job``
+   (docs/garm-protocol.md#webhook-dispatch step 2);
 3. the entity by ``X-GitHub-Hook-Installation-Target-Type`` (``repository``/``organization``/``business``,
    else 400 ``cannot handle hook target type <v>``), looked up case-insensitively on that endpoint; an
-   unknown entity is ignored (200) (§3.2.3);
+   unknown entity is ignored (200) (docs/garm-protocol.md#webhook-dispatch step 3);
 4. ``X-Hub-Signature-256`` against the entity's webhook secret: missing → 401, not ``algo=hex`` → 400
    ``invalid signature format``, algorithm not ``sha256``/``sha1`` → 400 ``unknown signature type``,
-   mismatch → 401 (§3.2.4);
-5. :meth:`WebhookService.handle_workflow_job` (§3.4), whose not-found outcomes are 200, as GARM's are.
+   mismatch → 401 (docs/garm-protocol.md#webhook-dispatch step 4);
+5. :meth:`WebhookService.handle_workflow_job` (docs/garm-protocol.md#handling-a-job), whose not-found outcomes
+   are 200, as GARM's are.
 
 Deliberate difference from GARM: GitHub delivers events out of order and more than once, and GARM applies
 each one, so a late ``queued`` re-queues a finished job and a late ``in_progress`` revives a terminated
@@ -53,9 +57,10 @@ HOOK_TARGET_KINDS: Final = {
     "organization": EntityKind.ORGANIZATION,
     "business": EntityKind.ENTERPRISE,
 }
-"""``X-GitHub-Hook-Installation-Target-Type`` values GARM handles (``runner/types.go:21-25``)."""
+"""``X-GitHub-Hook-Installation-Target-Type`` values GARM handles (``garm@v0.1.5 runner/types.go:21-25``)."""
 JOB_LABEL_PREFIX: Final = "in_response_to_job:"
-"""Label a pool manager puts on a runner it created for a queued job (``pool.go`` ``jobLabelPrefix``)."""
+"""Label a pool manager puts on a runner it created for a queued job (``garm@v0.1.5 runner/pool/pool.go``
+``jobLabelPrefix``)."""
 RUNNER_ACTIVE: Final = "active"
 RUNNER_TERMINATED: Final = "terminated"
 INSTANCE_PENDING_DELETE: Final = "pending_delete"
@@ -131,7 +136,8 @@ def parse_payload(body: bytes) -> WorkflowJobPayload:
 
 
 def validate_owner(kind: EntityKind, entity: Entity, payload: WorkflowJobPayload) -> None:
-    """``ValidateOwner`` (``pool.go:1880-1899``): the payload must name this entity (any letter case)."""
+    """``ValidateOwner`` (``garm@v0.1.5 runner/pool/pool.go:1880-1899``): the payload must name this entity
+    (any letter case)."""
     if kind is EntityKind.REPOSITORY:
         owner = str(getattr(entity, "owner", ""))
         ok = (
@@ -147,7 +153,8 @@ def validate_owner(kind: EntityKind, entity: Entity, payload: WorkflowJobPayload
 
 
 def payload_to_job(payload: WorkflowJobPayload, kind: EntityKind, entity_id: str) -> Job:
-    """``paramsWorkflowJobToParamsJob`` (``pool.go:916-952``): unlocked, owned by this entity."""
+    """``paramsWorkflowJobToParamsJob`` (``garm@v0.1.5 runner/pool/pool.go:916-952``): unlocked, owned by this
+    entity."""
     details = payload.workflow_job
     owner_field = {
         EntityKind.REPOSITORY: "repo_id",
@@ -244,7 +251,9 @@ class WebhookService:
             verify_signature(secret, signature, body)
             await self.handle_workflow_job(kind, entity, payload)
         except NotFoundError:
-            return  # GARM answers errors wrapping its not-found sentinel with 200 (§3.1.3)
+            # GARM answers errors wrapping its not-found sentinel with 200
+            # (docs/garm-protocol.md#webhook-routes step 3)
+            return
 
     async def _find_entity(
         self, kind: EntityKind, payload: WorkflowJobPayload, endpoint: str
@@ -259,8 +268,9 @@ class WebhookService:
     async def handle_workflow_job(
         self, kind: EntityKind, entity: Entity, payload: WorkflowJobPayload
     ) -> None:
-        """``HandleWorkflowJob`` (§3.4): the action's effect on the runner, then (always, like GARM's
-        deferred function) the job record and the release of the job the runner was created for."""
+        """``HandleWorkflowJob`` (docs/garm-protocol.md#handling-a-job): the action's effect on the runner,
+        then (always, like GARM's deferred function) the job record and the release of the job the runner was
+        created for."""
         validate_owner(kind, entity, payload)
         job = payload_to_job(payload, kind, entity.id)
         triggered_by = 0

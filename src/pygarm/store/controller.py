@@ -29,7 +29,8 @@ def controller_webhook_url(webhook_url: str, controller_id: str) -> str:
 
 
 def row_to_controller(row: Row[tuple[object, ...]]) -> ControllerInfo:
-    """Events and store reads carry ``hostname: ""``; only REST GETs fill it in (spec §2.4, §11)."""
+    """Events and store reads carry ``hostname: ""``; only REST GETs fill it in
+    (docs/garm-protocol.md#which-operations-emit-events, docs/garm-protocol.md#controller-info)."""
     return ControllerInfo(
         controller_id=row.controller_id,
         hostname="",

@@ -1,8 +1,8 @@
 """Secrets at rest: sealed with a key derived from ``[database] passphrase``.
 
-The layout follows GARM's idea (``util.Seal``, spec §8.3: a random 32-byte nonce salts an HKDF-SHA256
-derivation of the passphrase) with AES-256-GCM as the cipher, so every sealed value has its own key and
-tampering is detected. The database file therefore never contains a webhook secret, a PAT, an App
+The layout follows GARM's idea (``util.Seal``, docs/garm-protocol.md#sealing: a random 32-byte nonce salts an
+HKDF-SHA256 derivation of the passphrase) with AES-256-GCM as the cipher, so every sealed value has its own
+key and tampering is detected. The database file therefore never contains a webhook secret, a PAT, an App
 private key or a JIT configuration in plain text.
 """
 

@@ -1,14 +1,15 @@
 """The database: one writer thread, a small reader pool, and the change log written inside each write.
 
-Why one writer thread: measured here (design notes §0), a thread hop per *statement* (async SQLAlchemy)
-halves GARM's write rate, while one hop per *transaction* is 3-4x faster. So every write is one plain
-function ``fn(tx)`` run to completion on a single thread, and every read is one function on a reader
+Why one writer thread: measured here (docs/design.md#what-the-stack-costs), a thread hop per *statement*
+(async SQLAlchemy) halves GARM's write rate, while one hop per *transaction* is 3-4x faster. So every write is
+one plain function ``fn(tx)`` run to completion on a single thread, and every read is one function on a reader
 thread. Writes inside one process are therefore serialized, and across processes:
 
 * SQLite: ``BEGIN IMMEDIATE`` takes the write lock up front (a deferred transaction that upgrades later
   is what makes GARM answer "database is locked"), with a busy timeout for other processes.
 * PostgreSQL: a transaction-scoped advisory lock is taken right before the change rows are inserted and
-  held until commit, so the order of ``seq`` values equals commit order (design notes §1).
+  held until commit, so the order of ``seq`` values equals commit order
+  (docs/design.md#sequence-order-equals-commit-order).
 
 After the commit, the committed :class:`~pygarm.events.change.Change` records are handed to the commit
 listener on the event loop, in commit order (see :meth:`Database.write`).

@@ -1,4 +1,5 @@
-"""Repositories, organizations and enterprises: one code path for the three kinds (spec §4.2, §4.3).
+"""Repositories, organizations and enterprises: one code path for the three kinds
+(docs/garm-protocol.md#repository, docs/garm-protocol.md#organization-and-enterprise).
 
 Every function takes an :class:`~pygarm.store.entity_kinds.EntityKind`; what differs between the kinds
 (table, wire model, event type, message words) comes from :data:`~pygarm.store.entity_kinds.KINDS`.

@@ -1,4 +1,5 @@
-"""The one entity abstraction: repository, organization and enterprise as a *kind* (style anchors §4).
+"""The one entity abstraction: repository, organization and enterprise as a *kind*
+(docs/design.md#one-code-path-for-three-entity-kinds).
 
 GARM repeats the same code three times in ``runner/``, ``database/sql/`` and ``apiserver/controllers/``.
 pygarm keeps everything that differs between the kinds in one :class:`KindSpec` record (table, pool
@@ -24,7 +25,7 @@ Entity = Repository | Organization | Enterprise
 
 
 class EntityKind(StrEnum):
-    """GARM's ``GithubEntityType`` (spec §4.1)."""
+    """GARM's ``GithubEntityType`` (docs/garm-protocol.md#enums)."""
 
     REPOSITORY = "repository"
     ORGANIZATION = "organization"

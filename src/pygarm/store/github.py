@@ -1,4 +1,5 @@
-"""GitHub endpoints and credentials: the store part that writes them (spec §2.4, §4.8, §4.9).
+"""GitHub endpoints and credentials: the store part that writes them
+(docs/garm-protocol.md#which-operations-emit-events, docs/garm-protocol.md#entity-shapes).
 
 The converters and readers live in ``store/github_rows.py`` and are re-exported here
 (:func:`row_to_endpoint`, :func:`read_endpoint`, :func:`read_credentials`, :func:`find_credentials_row`…):

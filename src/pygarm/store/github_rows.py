@@ -17,7 +17,7 @@ from pygarm.store.tables import enterprises, github_credentials, github_endpoint
 AnyRow = Row[tuple[object, ...]]
 
 DEFAULT_POOL_BALANCER = "roundrobin"
-"""An empty balancer type in the database reads as ``roundrobin`` (spec §4.2)."""
+"""An empty balancer type in the database reads as ``roundrobin`` (docs/garm-protocol.md#repository)."""
 _MAX_DB_ID = 2**63 - 1
 """Ids above this cannot be stored at all; looking them up would only make the driver fail."""
 
@@ -57,9 +57,10 @@ def row_to_credentials(row: AnyRow, endpoint: GithubEndpoint) -> GithubCredentia
 
 
 def _nested_repository(row: AnyRow) -> Repository:
-    """A repository as GARM nests it in the detailed credentials view (spec §4.9, §11): built without
-    its associations, so ``credentials`` and ``endpoint`` are zero-valued and ``credentials_name`` (read
-    from the unloaded association) is empty, hence omitted."""
+    """A repository as GARM nests it in the detailed credentials view
+    (docs/garm-protocol.md#github-credentials): built without its associations, so ``credentials`` and
+    ``endpoint`` are zero-valued and ``credentials_name`` (read from the unloaded association) is empty, hence
+    omitted."""
     return Repository(
         id=row.id,
         owner=row.owner,

@@ -1,9 +1,9 @@
-"""Runner instances: the rows pool managers create, update and delete (runner spec §2.5-§2.15).
+"""Runner instances: the rows pool managers create, update and delete (docs/garm-protocol.md#pool-managers).
 
 Every ``instance/create`` / ``instance/update`` event carries the full rendering
 (``store/instance_rows.py``: addresses, status messages and job), so each event payload is exactly what
 ``GET /instances/{name}`` returns at that moment. ``instance/delete`` carries the instance's last
-state, a superset of GARM's partial payload (spec §2.5).
+state, a superset of GARM's partial payload (docs/garm-protocol.md#delete-payloads).
 
 Secrets never reach the wire model: the JIT configuration is sealed at rest and returned only inside
 :class:`InstanceRecord`, the pool manager's view of a row.
@@ -71,9 +71,9 @@ class CreateInstanceParams:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UpdateInstanceParams:
-    """GARM's ``UpdateInstanceParams`` with its semantics (runner spec §2.15): zero values leave a
-    field alone, except ``provider_fault``, which every update overwrites (so an update without a
-    fault clears it); ``addresses`` replace the old ones only when non-empty."""
+    """GARM's ``UpdateInstanceParams`` with its semantics (docs/garm-protocol.md#instance-updates): zero
+    values leave a field alone, except ``provider_fault``, which every update overwrites (so an update without
+    a fault clears it); ``addresses`` replace the old ones only when non-empty."""
 
     provider_id: str = ""
     os_name: str = ""

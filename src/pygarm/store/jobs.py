@@ -1,4 +1,5 @@
-"""Workflow jobs: the records GARM keeps of GitHub ``workflow_job`` webhooks (runner spec §3.5).
+"""Workflow jobs: the records GARM keeps of GitHub ``workflow_job`` webhooks
+(docs/garm-protocol.md#job-records).
 
 Every mutation emits one ``job`` event per job it touches, with the job as ``GET /api/v1/jobs`` shows it
 at that moment. Differences from GARM v0.1.5 (``docs/compatibility.md``):
@@ -126,7 +127,7 @@ def upsert_job(tx: WriteTx, job: Job, *, exists: bool) -> Job:
     one. An update changes only status, action, conclusion, times, runner and group IDs, the runner group
     name, ``LockedBy`` (when not the zero UUID), the instance link (when ``runner_name`` names an
     instance) and the entity IDs (set, never cleared); labels, name and run ID never change
-    (``database/sql/jobs.go:225-264``).
+    (``garm@v0.1.5 database/sql/jobs.go:225-264``).
     """
     conn = tx.conn
     instance_id = _instance_id_by_name(conn, job.runner_name)
@@ -222,7 +223,7 @@ def remove_jobs(tx: WriteTx, jobs: Iterable[Job]) -> int:
 
 
 class JobStore(StoreBase):
-    """Jobs for the webhook handler and the pool managers' job queue (runner spec §3.4-§3.6)."""
+    """Jobs for the webhook handler and the pool managers' job queue (docs/garm-protocol.md#webhooks)."""
 
     async def create_or_update_job(self, job: Job) -> Job:
         """GARM's ``CreateOrUpdateJob``: record a new job (``job/create``) or update a known one
@@ -285,7 +286,7 @@ class JobStore(StoreBase):
         return await self.db.read(lambda conn: read_jobs(conn, workflow_jobs.c.status == status))
 
     async def list_entity_jobs_by_status(self, kind: EntityKind, entity_id: str, status: str) -> list[Job]:
-        """Jobs recorded for one entity (the job queue consumer's view, runner spec §3.6)."""
+        """Jobs recorded for one entity (the job queue consumer's view, docs/garm-protocol.md#job-queue)."""
         column = _ENTITY_JOB_COLUMNS[kind]
         return await self.db.read(
             lambda conn: read_jobs(conn, column == entity_id, workflow_jobs.c.status == status)

@@ -1,4 +1,4 @@
-"""Waking the hubs of other processes that share a PostgreSQL database (design notes §2).
+"""Waking the hubs of other processes that share a PostgreSQL database (docs/design.md#waking-up-readers).
 
 Every write transaction that appends changes also runs ``pg_notify`` on :data:`CHANNEL` (see
 ``WriteTx``); PostgreSQL delivers the notification at commit, never on rollback. Each process keeps one

@@ -1,4 +1,4 @@
-"""Pools and their tags, under any entity kind (spec §4.5, §4.7).
+"""Pools and their tags, under any entity kind (docs/garm-protocol.md#pool, docs/garm-protocol.md#tag).
 
 Two renderings, as GARM's preloads produce them: a single pool (``GET /pools/{id}``, the entity pool
 routes, every ``pool`` event) has its instances and ``extra_specs``; lists have ``"instances": []`` and
@@ -6,7 +6,8 @@ no ``extra_specs`` (GARM does not select that column for lists). Both always car
 owning entity's ID and name.
 
 Each mutation is one transaction that ends with one ``pool`` event whose payload is the single-pool
-rendering at that moment; ``pool/delete`` carries the pool's last state (GARM: ID only, spec §2.5).
+rendering at that moment; ``pool/delete`` carries the pool's last state (GARM: ID only,
+docs/garm-protocol.md#delete-payloads).
 """
 
 from __future__ import annotations
@@ -276,7 +277,7 @@ class PoolStore(StoreBase):
     async def update_pool(
         self, pool_id: str, params: UpdatePoolParams, entity: EntityRef | None = None
     ) -> Pool:
-        """GARM's ``updatePool`` (``database/sql/util.go:351-420``) and emit ``pool/update``.
+        """GARM's ``updatePool`` (``garm@v0.1.5 database/sql/util.go:351-420``) and emit ``pool/update``.
 
         The ``min_idle_runners <= max_runners`` rule is checked here, against the row inside the write
         transaction, so concurrent updates cannot together break it. A ``runner_bootstrap_timeout`` of 0
@@ -350,9 +351,9 @@ class PoolStore(StoreBase):
         self, kind: EntityKind, entity_id: str, labels: Sequence[str]
     ) -> list[Pool]:
         """Enabled pools of an entity whose tags include every label, highest ``priority`` first
-        (GARM's ``FindPoolsMatchingAllTags``, runner spec §3.6). Labels match tags case-insensitively
-        and a label repeated in the job counts once (GARM: exact SQL match, and a repeated label
-        matches nothing). No labels → no pools."""
+        (GARM's ``FindPoolsMatchingAllTags``, docs/garm-protocol.md#job-queue). Labels match tags
+        case-insensitively and a label repeated in the job counts once (GARM: exact SQL match, and a repeated
+        label matches nothing). No labels → no pools."""
         wanted = {label.lower() for label in labels}
 
         def query(conn: Connection) -> list[Pool]:

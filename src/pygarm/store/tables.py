@@ -1,6 +1,6 @@
 """SQLAlchemy Core tables: the one module that declares the schema (Alembic compares against it).
 
-The schema follows GARM's ``database/sql/models.go`` with two portable choices: case-insensitive
+The schema follows ``garm@v0.1.5 database/sql/models.go`` with two portable choices: case-insensitive
 uniqueness uses a lower-cased ``*_key`` column instead of SQLite's ``COLLATE NOCASE``, so the same
 constraints hold on PostgreSQL; UUIDs are stored as their canonical strings. Columns holding secrets
 (``webhook_secret``, ``payload``, ``jit_configuration``) contain only sealed bytes (``store/crypto.py``).

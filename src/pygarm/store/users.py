@@ -131,7 +131,7 @@ class UserStore(StoreBase):
         return await self.db.read(query)
 
     async def find_user_for_login(self, username_or_email: str) -> UserCredentials | None:
-        """GARM lets the login name be the username or the e-mail (spec §6.3)."""
+        """GARM lets the login name be the username or the e-mail (docs/garm-protocol.md#login)."""
         key = username_or_email.lower()
 
         def query(conn: Connection) -> UserCredentials | None:

@@ -1,4 +1,5 @@
-"""Writes the webhook handler needs that must be decided atomically (runner spec §3.4, §3.5).
+"""Writes the webhook handler needs that must be decided atomically (docs/garm-protocol.md#handling-a-job,
+docs/garm-protocol.md#job-records).
 
 GitHub does not deliver ``workflow_job`` events in order: a ``queued`` can arrive after the
 ``in_progress`` of the same job, an ``in_progress`` after its ``completed``, and the same job arrives
@@ -57,8 +58,8 @@ class WebhookQueries(StoreBase):
         """Create (``job/create``) or update (``job/update``) the job unless that would move it backwards.
 
         Returns the saved job, or ``None`` when nothing was written: the job is unknown and
-        ``create_allowed`` is false (no pool of the entity can run it, runner spec §3.4 step 3), or the
-        stored job is further along than ``job.status`` (a late delivery; no event).
+        ``create_allowed`` is false (no pool of the entity can run it, docs/garm-protocol.md#handling-a-job
+        step 3), or the stored job is further along than ``job.status`` (a late delivery; no event).
         """
 
         def apply(tx: WriteTx) -> Job | None:

@@ -1,7 +1,8 @@
 """The GitHub side of the runner: an async API client per entity, App auth, JIT configs and webhooks.
 
 Build a :class:`GithubClient` from a :class:`GithubEndpointConfig`, credentials (:class:`PATCredentials` or
-:class:`AppCredentials`) and a :class:`GithubEntity`; see runner spec §4 for every call it makes.
+:class:`AppCredentials`) and a :class:`GithubEntity`; see docs/garm-protocol.md#github-api for every call it
+makes.
 """
 
 from pygarm.runner.github.client import GithubClient, next_page

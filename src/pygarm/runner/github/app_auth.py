@@ -1,13 +1,13 @@
 """GitHub App authentication: a JWT signed with the app's key, traded for an installation token.
 
-This is what ``ghinstallation`` does for GARM (runner spec §4.1): the JWT (RS256, ``iss`` = app ID,
-issued 30 s in the past, valid 2 min) is sent as ``Authorization: Bearer`` to
+This is what ``ghinstallation`` does for GARM (docs/garm-protocol.md#github-client): the JWT (RS256, ``iss`` =
+app ID, issued 30 s in the past, valid 2 min) is sent as ``Authorization: Bearer`` to
 ``POST app/installations/<installation_id>/access_tokens``; the answer's ``token`` then authorizes API calls
 as ``Authorization: token <token>`` until one minute before its ``expires_at``.
 
-Deliberate divergence (runner spec §7.8): GARM v0.1.5 always asks ``https://api.github.com`` for the
-token, even for a GHES endpoint. pygarm asks the endpoint's own API base, which is what a GHES app needs
-and is the same URL for github.com.
+Deliberate divergence (docs/garm-protocol.md#github-client): GARM v0.1.5 always asks
+``https://api.github.com`` for the token, even for a GHES endpoint. pygarm asks the endpoint's own API base,
+which is what a GHES app needs and is the same URL for github.com.
 """
 
 from __future__ import annotations

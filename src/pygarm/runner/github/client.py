@@ -1,8 +1,9 @@
-"""An async GitHub API client for one entity, covering the calls GARM v0.1.5 makes (runner spec §4.2).
+"""An async GitHub API client for one entity, covering the calls GARM v0.1.5 makes
+(docs/garm-protocol.md#github-calls).
 
 Requests go to the endpoint's API base as go-github resolves it (``…/api/v3/`` for anything that is not an
-``api.`` host, §4.1) with GitHub's v3 headers; bodies are compact JSON plus a newline, as go-github sends
-them. Any status outside 2xx, and 202 (go-github's "accepted" error), raises a
+``api.`` host, docs/garm-protocol.md#github-client) with GitHub's v3 headers; bodies are compact JSON plus a
+newline, as go-github sends them. Any status outside 2xx, and 202 (go-github's "accepted" error), raises a
 :class:`~pygarm.runner.github.errors.GithubError` whose type tells 401 and 404 apart.
 
 Differences from GARM, each on purpose: every request has a timeout (GARM's has none, so a stuck
@@ -50,7 +51,8 @@ MAX_PAGES: Final = 1000
 """Stop following ``Link: rel="next"`` after this many pages: a broken server must not loop us for ever."""
 
 DEFAULT_RUNNER_GROUP_ID: Final = 1
-"""GitHub's default runner group; used for repositories and when a pool names no group (§4.3)."""
+"""GitHub's default runner group; used for repositories and when a pool names no group
+(docs/garm-protocol.md#jit-configuration)."""
 
 JIT_WORK_FOLDER: Final = "_work"
 """The runner work folder GARM requests in every JIT config."""
@@ -146,7 +148,8 @@ class GithubClient:
     async def generate_jit_config(
         self, *, name: str, labels: list[str], runner_group_id: int = DEFAULT_RUNNER_GROUP_ID
     ) -> JITRunnerConfig:
-        """Register runner ``name`` and get its just-in-time configuration (runner spec §4.3).
+        """Register runner ``name`` and get its just-in-time configuration
+        (docs/garm-protocol.md#jit-configuration).
 
         The body is go-github's ``GenerateJITConfigRequest`` in field order.
         """
@@ -172,7 +175,8 @@ class GithubClient:
         return await self._paginate_list(f"{self.entity.api_prefix}/hooks")
 
     async def create_hook(self, *, url: str, secret: str, insecure_ssl: bool) -> Hook:
-        """Create the ``workflow_job`` webhook GARM installs (runner spec §4.2 "Create hook")."""
+        """Create the ``workflow_job`` webhook GARM installs (docs/garm-protocol.md#github-calls "Create
+        hook")."""
         self._require_hook_entity()
         body = {
             "name": "web",

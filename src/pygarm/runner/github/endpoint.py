@@ -15,7 +15,8 @@ GHES_API_SUFFIX = "api/v3/"
 
 @dataclass(frozen=True, slots=True)
 class GithubEndpointConfig:
-    """A GitHub endpoint (companion spec §4.8): ``base_url`` is the web UI, ``api_base_url`` the API."""
+    """A GitHub endpoint (docs/garm-protocol.md#github-endpoint): ``base_url`` is the web UI, ``api_base_url``
+    the API."""
 
     api_base_url: str
     base_url: str = ""
@@ -30,7 +31,8 @@ class GithubEndpointConfig:
 
 @dataclass(frozen=True, slots=True)
 class PATCredentials:
-    """A personal access token, sent as ``Authorization: Bearer <token>`` (runner spec §4.1)."""
+    """A personal access token, sent as ``Authorization: Bearer <token>``
+    (docs/garm-protocol.md#github-client)."""
 
     token: str = field(repr=False)
 
@@ -49,7 +51,8 @@ GithubAuth = PATCredentials | AppCredentials
 
 
 def resolve_api_base_url(api_base_url: str) -> str:
-    """go-github's ``WithEnterpriseURLs`` rule, which GARM applies to every endpoint (runner spec §4.1).
+    """go-github's ``WithEnterpriseURLs`` rule, which GARM applies to every endpoint
+    (docs/garm-protocol.md#github-client).
 
     Add a trailing ``/``; then append ``api/v3/`` unless the path already ends with ``/api/v3/`` or the
     host starts with ``api.`` or contains ``.api.``. So ``https://api.github.com`` stays as it is and

@@ -1,7 +1,8 @@
 """Which GitHub account a client acts on: a repository, an organization or an enterprise.
 
-One small value type replaces GARM's three copies of repo/org/enterprise code paths (style anchors §4):
-every GitHub call is ``<api base>/<entity prefix>/<rest>``, and only the prefix differs by kind.
+One small value type replaces GARM's three copies of repo/org/enterprise code paths
+(docs/design.md#one-code-path-for-three-entity-kinds): every GitHub call is
+``<api base>/<entity prefix>/<rest>``, and only the prefix differs by kind.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ class GithubEntity:
 
     @property
     def api_prefix(self) -> str:
-        """Path prefix of the entity's API routes, relative to the API base (runner spec §4.2)."""
+        """Path prefix of the entity's API routes, relative to the API base
+        (docs/garm-protocol.md#github-calls)."""
         if self.kind is EntityKind.REPOSITORY:
             return f"repos/{_segment(self.owner)}/{_segment(self.name)}"
         if self.kind is EntityKind.ORGANIZATION:
@@ -58,7 +60,8 @@ class GithubEntity:
 
     def html_url(self, base_url: str) -> str:
         """The ``repo_url`` handed to providers: ``<base_url>/<owner>/<repo>``, ``<base_url>/<org>`` or
-        ``<base_url>/enterprises/<enterprise>`` (runner spec §1.5 item 3, ``pool.go:1955-1965``).
+        ``<base_url>/enterprises/<enterprise>`` (docs/garm-protocol.md#bootstrapinstance row 3,
+        ``garm@v0.1.5 runner/pool/pool.go:1955-1965``).
 
         Plain concatenation, as GARM does: a ``base_url`` ending in ``/`` yields ``//``.
         """

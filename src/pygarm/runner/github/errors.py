@@ -9,10 +9,10 @@
         ├── GithubTransportError            no answer at all: connection, TLS or timeout failure
         └── GithubConfigError               unusable endpoint or credentials (CA bundle, private key)
 
-The pool manager stops an entity's manager on :class:`GithubUnauthorizedError` (runner spec §4.2: "401 →
-manager stopped") and tolerates :class:`GithubNotFoundError` when removing a runner. Messages name the
-method, URL and status and GitHub's ``message``; they never contain a token, a private key or a request
-body.
+The pool manager stops an entity's manager on :class:`GithubUnauthorizedError`
+(docs/garm-protocol.md#github-calls: "401 → manager stopped") and tolerates :class:`GithubNotFoundError` when
+removing a runner. Messages name the method, URL and status and GitHub's ``message``; they never contain a
+token, a private key or a request body.
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
-"""Just-in-time runner configuration, and GARM's fallback to registration tokens (runner spec §4.3).
+"""Just-in-time runner configuration, and GARM's fallback to registration tokens
+(docs/garm-protocol.md#jit-configuration).
 
 A JIT config registers the runner with GitHub up front: GitHub returns the runner's ID and a base64 JSON
 map of runner files (``.runner``, ``.credentials``, ``.credentials_rsaparams``; keys keep their leading
 dot, values are base64 file contents). The instance later downloads those files from the metadata
 endpoint. When anything about it fails, GARM creates the instance without JIT and the runner registers
-itself with a registration token instead (§6.3c); :func:`jit_config_or_none` makes that decision.
+itself with a registration token instead (docs/garm-protocol.md#other-scenarios (c));
+:func:`jit_config_or_none` makes that decision.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ async def runner_group_id(client: GithubClient, name: str) -> int:
 async def get_jit_config(
     client: GithubClient, *, instance_name: str, labels: list[str], runner_group: str = ""
 ) -> JITConfig:
-    """GARM's ``GetEntityJITConfig`` (``util/util.go:362-436``).
+    """GARM's ``GetEntityJITConfig`` (``garm@v0.1.5 util/util.go:362-436``).
 
     The runner group is looked up by name only for organizations and enterprises; repositories always
     use the default group. If GitHub's answer cannot be decoded, the runner GitHub just registered is
@@ -85,7 +87,8 @@ async def get_jit_config(
 async def jit_config_or_none(
     client: GithubClient, *, instance_name: str, labels: list[str], runner_group: str = ""
 ) -> JITConfig | None:
-    """A JIT config, or ``None`` to fall back to a registration token, on *any* failure (``pool.go:729-736``).
+    """A JIT config, or ``None`` to fall back to a registration token, on *any* failure
+    (``garm@v0.1.5 runner/pool/pool.go:729-736``).
 
     Callers that must react to bad credentials should call :func:`get_jit_config` and catch
     :class:`~pygarm.runner.github.errors.GithubUnauthorizedError` themselves; GARM just falls back.

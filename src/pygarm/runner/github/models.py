@@ -1,4 +1,4 @@
-"""The parts of GitHub's responses pygarm reads (runner spec §4.2), decoded leniently.
+"""The parts of GitHub's responses pygarm reads (docs/garm-protocol.md#github-calls), decoded leniently.
 
 Unknown keys are ignored and most fields are optional, as go-github's pointer fields are: GitHub adds
 fields freely and GHES versions differ. Secret values (registration tokens, JIT configs, hook secrets) are

@@ -1,4 +1,5 @@
-"""TLS settings for GitHub calls (runner spec §4.1): the endpoint's CA bundle replaces the system roots.
+"""TLS settings for GitHub calls (docs/garm-protocol.md#github-client): the endpoint's CA bundle replaces the
+system roots.
 
 GARM builds an ``x509.CertPool`` from ``ca_cert_bundle`` when one is set (and only then trusts nothing
 else), otherwise it uses the system pool; either way TLS 1.2 is the minimum. This module reproduces that

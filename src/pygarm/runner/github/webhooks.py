@@ -1,6 +1,8 @@
-"""Installing, removing and describing the controller's ``workflow_job`` webhook (runner spec §4.2).
+"""Installing, removing and describing the controller's ``workflow_job`` webhook
+(docs/garm-protocol.md#github-calls).
 
-GARM's rules (``runner/pool/common.go``, ``pool.go:1788-1878,1967-2001``), kept with their texts:
+GARM's rules (``garm@v0.1.5 runner/pool/common.go``, ``garm@v0.1.5 runner/pool/pool.go:1788-1878,1967-2001``),
+kept with their texts:
 
 * install: 409 ``hook already installed`` when a hook has exactly the controller webhook URL; 409 when any
   hook URL (lower-cased) contains the controller ID or the base webhook URL's host name; otherwise create

@@ -1,4 +1,5 @@
-"""Pool managers: what makes runner instances and workflow jobs live (runner spec §2, §3.6).
+"""Pool managers: what makes runner instances and workflow jobs live (docs/garm-protocol.md#pool-managers,
+docs/garm-protocol.md#job-queue).
 
 One :class:`PoolManager` per repository, organization and enterprise, all kept by a
 :class:`PoolManagerRegistry` that follows the events hub. The package is split by job:

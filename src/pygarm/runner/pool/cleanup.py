@@ -1,4 +1,4 @@
-"""The timeout reaper: reconcile instances with the runners GitHub knows (runner spec §2.11).
+"""The timeout reaper: reconcile instances with the runners GitHub knows (docs/garm-protocol.md#cleanup).
 
 One pass lists the entity's GitHub runners once, keeps the ones this controller manages (by their
 ``runner-controller-id:`` label) and then, in GARM's order:

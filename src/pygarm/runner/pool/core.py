@@ -1,4 +1,4 @@
-"""What one pool manager knows and holds, shared by its loop modules (runner spec §2.1).
+"""What one pool manager knows and holds, shared by its loop modules (docs/garm-protocol.md#pool-managers).
 
 :class:`Shared` is what every manager of a registry uses alike: the store, the providers, the timings,
 the instance-token service and the controller info (one copy, refreshed by the registry on
@@ -196,7 +196,8 @@ class ManagerCore:
             await old.aclose()
 
     async def update_tools(self) -> None:
-        """Fetch the runner downloads; success makes the manager run, failure stops it (§2.2)."""
+        """Fetch the runner downloads; success makes the manager run, failure stops it
+        (docs/garm-protocol.md#start-and-running-state)."""
         try:
             tools = await self.github().list_runner_applications()
         except GarmError as exc:

@@ -1,5 +1,5 @@
 """Runner creation: ``AddRunner``, the add-pending loop, ensure-min-idle and create retries
-(runner spec §2.5-§2.7, §2.10, §1.5).
+(docs/garm-protocol.md#pool-managers, docs/garm-protocol.md#bootstrapinstance).
 
 A runner comes to exist in two steps, as in GARM. :func:`add_runner` registers it with GitHub (a JIT
 config when the provider allows, else nothing: the runner will fetch a registration token) and writes
@@ -52,7 +52,7 @@ def _tag_names(pool: Pool) -> list[str]:
     return [tag.name for tag in pool.tags or []]
 
 
-# --- AddRunner (§2.5) ---------------------------------------------------------------------------------
+# --- AddRunner (docs/garm-protocol.md#adding-a-runner) ------------------------------------------------------
 
 
 async def add_runner(core: ManagerCore, pool_id: str, extra_labels: Sequence[str] = ()) -> Instance:
@@ -113,7 +113,7 @@ async def add_runner_to_pool(core: ManagerCore, pool: Pool, extra_labels: Sequen
         return await add_runner(core, pool.id, extra_labels)
 
 
-# --- ensureMinIdleRunners (§2.7) ------------------------------------------------------------------------
+# --- ensureMinIdleRunners (docs/garm-protocol.md#minimum-idle-runners) --------------------------------------
 
 
 async def ensure_min_idle_for_pool(core: ManagerCore, pool: Pool) -> None:
@@ -138,7 +138,7 @@ async def ensure_min_idle_runners(core: ManagerCore) -> None:
     await gather_or_raise(ensure_min_idle_for_pool(core, pool) for pool in pools)
 
 
-# --- addPendingInstances (§2.6) -------------------------------------------------------------------------
+# --- addPendingInstances (docs/garm-protocol.md#provider-create) --------------------------------------------
 
 
 async def add_pending_instances(core: ManagerCore) -> None:
@@ -166,8 +166,8 @@ async def _create_locked(core: ManagerCore, record: InstanceRecord) -> None:
 
 
 def build_bootstrap(core: ManagerCore, record: InstanceRecord, pool: Pool, token: str) -> BootstrapInstance:
-    """The ``CreateInstance`` stdin (§1.5): labels only without JIT, tools as cached (``null`` if never
-    fetched), URLs as captured on the instance at creation."""
+    """The ``CreateInstance`` stdin (docs/garm-protocol.md#bootstrapinstance): labels only without JIT, tools
+    as cached (``null`` if never fetched), URLs as captured on the instance at creation."""
     instance = record.instance
     jit_enabled = bool(record.jit_configuration)
     credentials = core.entity.credentials
@@ -243,7 +243,7 @@ async def add_instance_to_provider(core: ManagerCore, record: InstanceRecord) ->
                 log.error("failed to clean up %s in the provider: %s", cleanup_id, exc)
 
 
-# --- retryFailedInstances (§2.10) -------------------------------------------------------------------------
+# --- retryFailedInstances (docs/garm-protocol.md#retrying-failed-creates) -----------------------------------
 
 
 async def retry_failed_instances(core: ManagerCore) -> None:

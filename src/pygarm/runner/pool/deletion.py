@@ -1,5 +1,5 @@
-"""Runner removal: ``DeleteRunner``, the delete-pending loop and idle scale-down (runner spec §2.8, §2.9,
-§2.12).
+"""Runner removal: ``DeleteRunner``, the delete-pending loop and idle scale-down
+(docs/garm-protocol.md#pool-managers).
 
 Removal is two-phase, as in GARM. Something decides a runner must go and marks it ``pending_delete``
 (or ``pending_force_delete``): :func:`delete_runner` (REST, scale-down, the reaper) after unregistering
@@ -67,7 +67,7 @@ async def delete_runner(
     await core.store.update_instance(instance.name, UpdateInstanceParams(status=status))
 
 
-# --- deletePendingInstances (§2.8) -------------------------------------------------------------------
+# --- deletePendingInstances (docs/garm-protocol.md#delete-pending) ------------------------------------------
 
 
 async def delete_pending_instances(core: ManagerCore) -> None:
@@ -108,7 +108,7 @@ async def _remove_locked(core: ManagerCore, record: InstanceRecord) -> None:
         core.unlock(instance.name)
 
 
-# --- scaleDown (§2.9) ------------------------------------------------------------------------------------
+# --- scaleDown (docs/garm-protocol.md#scale-down) -----------------------------------------------------------
 
 
 async def scale_down(core: ManagerCore) -> None:
@@ -119,7 +119,7 @@ async def scale_down(core: ManagerCore) -> None:
 
 async def _scale_down_pool(core: ManagerCore, pool: Pool) -> None:
     """Whenever runners are to go, stale queued jobs this pool could have served go too (``job/delete``):
-    the only place GARM deletes a job it never ran (§6.4)."""
+    the only place GARM deletes a job it never ran (docs/garm-protocol.md#producing-a-jobdelete)."""
     timings = core.timings
     records = await core.store.list_instance_records(pool_id=pool.id)
     now = utcnow()

@@ -1,4 +1,4 @@
-"""The job queue consumer: a runner for every queued job a pool can serve (runner spec §3.6).
+"""The job queue consumer: a runner for every queued job a pool can serve (docs/garm-protocol.md#job-queue).
 
 Each pass reads the entity's queued jobs (in creation order) and, for each one :func:`queued_job_decision`
 lets through, locks the job for this entity (``job/update``), asks the pool balancer for candidate pools
@@ -7,7 +7,7 @@ and adds a runner labelled ``in_response_to_job:<id>`` to the first pool that ac
 purging completed jobs; in pygarm each purged job is a ``job/delete`` (GARM purges silently).
 
 Nothing guarantees the new runner picks up *this* job; the label lets the ``in_progress`` webhook release
-the lock of the job that asked for a runner another job took (§3.4 step 4).
+the lock of the job that asked for a runner another job took (docs/garm-protocol.md#handling-a-job step 4).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """One entity's pool manager: its loops, its refreshes and the calls other layers make on it
-(runner spec §2.1-§2.3).
+(docs/garm-protocol.md#start-and-running-state, docs/garm-protocol.md#loops).
 
 :meth:`PoolManager.start` builds the GitHub client, fetches the runner tools (success makes the manager
 ``running``) and then starts GARM's eight loops, one task each. Like Go tickers, each loop first runs one
@@ -75,7 +75,7 @@ class PoolManager:
         await creation.ensure_min_idle_for_pool(self.core, pool)
 
     async def delete_runner(self, instance_name: str, *, force: bool, bypass_gh_unauthorized: bool) -> None:
-        """GARM's ``DeleteRunner`` for ``DELETE /instances/{name}`` (runner spec §2.12).
+        """GARM's ``DeleteRunner`` for ``DELETE /instances/{name}`` (docs/garm-protocol.md#deleterunner).
 
         409 when the manager is not running (unless ``bypass_gh_unauthorized``); unregisters the runner
         from GitHub (404 ignored, 422 → 400, 401 stops the manager); then marks the instance

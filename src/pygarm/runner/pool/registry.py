@@ -1,5 +1,5 @@
 """The pool-manager registry: one :class:`PoolManager` per repository, organization and enterprise,
-kept in step with the database by listening to the events hub (runner spec §2.1).
+kept in step with the database by listening to the events hub (docs/garm-protocol.md#pool-managers).
 
 GARM creates managers from the REST handlers and gives each one a DB-watcher consumer. pygarm has one
 hub subscription for all managers, filtered to the few changes that matter to them:
@@ -162,10 +162,10 @@ class PoolManagerRegistry:
         return manager
 
     async def delete_runner(self, instance_name: str, *, force: bool, bypass_gh_unauthorized: bool) -> None:
-        """``DELETE /instances/{name}`` once the route has checked the instance's status (runner spec
-        §2.12): the owning entity's :meth:`PoolManager.delete_runner`. An entity without a manager is
-        409 ``pool manager is not running for <entity>``, unless bypassed: then the instance is only
-        marked for deletion (nothing can reach GitHub for it)."""
+        """``DELETE /instances/{name}`` once the route has checked the instance's status
+        (docs/garm-protocol.md#deleterunner): the owning entity's :meth:`PoolManager.delete_runner`. An entity
+        without a manager is 409 ``pool manager is not running for <entity>``, unless bypassed: then the
+        instance is only marked for deletion (nothing can reach GitHub for it)."""
         instance = await self._store.get_instance(instance_name)
         manager = await self.find_manager_for_pool(instance.pool_id)
         if manager is not None:

@@ -3,7 +3,8 @@
 Everything here decides and nothing acts: no store, no provider, no GitHub, no clock (callers pass
 ``now``). The loop modules (:mod:`.creation`, :mod:`.deletion`, :mod:`.jobqueue`, :mod:`.cleanup`) read
 state, ask these functions, and carry out the answer. Keeping the arithmetic here lets the tests pin
-GARM v0.1.5's exact rules (runner spec §2.7-§2.11, §3.6) without a database, and property-test them.
+GARM v0.1.5's exact rules (docs/garm-protocol.md#pool-managers, docs/garm-protocol.md#job-queue) without a
+database, and property-test them.
 """
 
 from __future__ import annotations
@@ -36,22 +37,25 @@ RUNNER_TERMINATED: Final = "terminated"
 JOB_QUEUED: Final = "queued"
 
 GITHUB_RUNNER_OFFLINE: Final = "offline"
-"""The GitHub runner ``status`` that makes the reaper and orphan cleanup look closer (§2.11)."""
+"""The GitHub runner ``status`` that makes the reaper and orphan cleanup look closer
+(docs/garm-protocol.md#cleanup)."""
 
 CONTROLLER_LABEL_PREFIX: Final = "runner-controller-id:"
 POOL_LABEL_PREFIX: Final = "runner-pool-id:"
 JOB_LABEL_PREFIX: Final = "in_response_to_job:"
-"""DB-only label on runners created for a queued job; never sent to GitHub or the provider (§2.4)."""
+"""DB-only label on runners created for a queued job; never sent to GitHub or the provider
+(docs/garm-protocol.md#runner-names-and-labels)."""
 
 MAX_CREATE_ATTEMPTS: Final = 5
-"""GARM's ``maxCreateAttempts``; with ``create_attempt`` starting at 0 this allows 6 creates (§2.10)."""
+"""GARM's ``maxCreateAttempts``; with ``create_attempt`` starting at 0 this allows 6 creates
+(docs/garm-protocol.md#retrying-failed-creates)."""
 SCALE_DOWN_FRACTION: Final = 0.5
 """Scale-down removes half the surplus idle runners per pass (rounded up), so a pool shrinks gradually."""
 DEFAULT_BOOTSTRAP_TIMEOUT_MINUTES: Final = 20
 """GARM's ``RunnerTimeout()`` reads a pool's ``runner_bootstrap_timeout`` of 0 as 20 minutes."""
 
 DELETE_PENDING_STATUSES: Final = frozenset({STATUS_PENDING_DELETE, STATUS_PENDING_FORCE_DELETE})
-"""Instances the always-on delete loop removes (§2.8)."""
+"""Instances the always-on delete loop removes (docs/garm-protocol.md#delete-pending)."""
 _NOT_IDLE_RUNNER_STATUSES: Final = frozenset({RUNNER_ACTIVE, RUNNER_TERMINATED})
 _INSTALLING_RUNNER_STATUSES: Final = frozenset({RUNNER_PENDING, RUNNER_INSTALLING})
 _ORPHAN_SKIP_STATUSES: Final = frozenset({STATUS_PENDING_CREATE, *DELETE_PENDING_STATUSES})
@@ -84,7 +88,8 @@ def job_id_from_labels(labels: Iterable[str]) -> int:
 
 
 def is_managed_runner(labels: Iterable[str], controller_id: str) -> bool:
-    """A GitHub runner is ours when its first controller label names this controller (§2.4)."""
+    """A GitHub runner is ours when its first controller label names this controller
+    (docs/garm-protocol.md#runner-names-and-labels)."""
     for label in labels:
         if label.startswith(CONTROLLER_LABEL_PREFIX):
             return label[len(CONTROLLER_LABEL_PREFIX) :] == controller_id
@@ -103,7 +108,7 @@ def labels_match(job_labels: Iterable[str], tag_names: Iterable[str]) -> bool:
 
 def counts_as_idle_or_pending(runner_status: str) -> bool:
     """Min-idle counts every runner that is not busy: ``pending``, ``installing``, ``idle``, ``failed``…
-    whatever its instance ``status`` (§2.7)."""
+    whatever its instance ``status`` (docs/garm-protocol.md#minimum-idle-runners)."""
     return runner_status not in _NOT_IDLE_RUNNER_STATUSES
 
 
@@ -122,7 +127,8 @@ def min_idle_shortfall(*, existing: int, idle_or_pending: int, min_idle: int, ma
 
 
 def add_runner_refusal(*, pool_id: str, enabled: bool, existing: int, max_runners: int) -> str | None:
-    """Why the job path may not add a runner to a pool, in GARM's words; ``None`` when it may (§2.5)."""
+    """Why the job path may not add a runner to a pool, in GARM's words; ``None`` when it may
+    (docs/garm-protocol.md#adding-a-runner)."""
     if not enabled:
         return f"pool {pool_id} is disabled"
     if existing >= max_runners:
@@ -131,7 +137,8 @@ def add_runner_refusal(*, pool_id: str, enabled: bool, existing: int, max_runner
 
 
 def retry_eligible(status: str, create_attempt: int) -> bool:
-    """A failed create is retried while ``create_attempt < 5`` (§2.10)."""
+    """A failed create is retried while ``create_attempt < 5``
+    (docs/garm-protocol.md#retrying-failed-creates)."""
     return status == STATUS_ERROR and create_attempt < MAX_CREATE_ATTEMPTS
 
 
@@ -139,7 +146,8 @@ def retry_eligible(status: str, create_attempt: int) -> bool:
 
 
 def is_reapable_idle(instance: Instance, now: datetime, idle_age: timedelta) -> bool:
-    """An idle, running runner not updated for longer than ``idle_age`` (GARM: 2 minutes, §2.9)."""
+    """An idle, running runner not updated for longer than ``idle_age`` (GARM: 2 minutes,
+    docs/garm-protocol.md#scale-down)."""
     return (
         instance.runner_status == RUNNER_IDLE
         and instance.status == STATUS_RUNNING
@@ -172,7 +180,7 @@ def is_stale_queued_job(
 
 
 class JobDecision(NamedTuple):
-    """What one pass of the job queue does with one queued job (§3.6 steps 1-4)."""
+    """What one pass of the job queue does with one queued job (docs/garm-protocol.md#job-queue steps 1-4)."""
 
     unlock: bool
     """Release this entity's stale lock (``job/update``)."""
@@ -211,7 +219,8 @@ PoolT = TypeVar("PoolT")
 
 
 class PoolBalancer(Generic[PoolT]):
-    """The pools that can serve one label set, in priority order, for one job-queue pass (§3.6).
+    """The pools that can serve one label set, in priority order, for one job-queue pass
+    (docs/garm-protocol.md#job-queue).
 
     ``roundrobin`` shares a cursor across the jobs of the pass, so successive jobs start at successive
     pools; ``pack`` restarts at the highest-priority pool for every job and spills over only when a pool
@@ -246,7 +255,7 @@ def balancer_key(labels: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(labels))
 
 
-# --- cleanup (§2.11) ----------------------------------------------------------------------------------
+# --- cleanup (docs/garm-protocol.md#cleanup) ----------------------------------------------------------------
 
 
 def bootstrap_timeout(minutes: int) -> timedelta:

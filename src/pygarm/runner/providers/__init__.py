@@ -1,4 +1,4 @@
-"""Providers: the things that create and destroy runner machines (runner spec §1).
+"""Providers: the things that create and destroy runner machines (docs/garm-protocol.md#external-providers).
 
 ``base.Provider`` is the interface pool managers use; ``external.ExternalProvider`` runs a provider
 executable per operation, exactly as GARM v0.1.5 does; ``config.ExternalProviderConfig`` is one

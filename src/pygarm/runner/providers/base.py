@@ -1,13 +1,13 @@
-"""The ``Provider`` interface pool managers program against (GARM's ``runner/common/provider.go``).
+"""The ``Provider`` interface pool managers program against (``garm@v0.1.5 runner/common/provider.go``).
 
 GARM v0.1.5 has one implementation, the external executable (:mod:`.external`); tests may plug in fakes
 that satisfy this protocol structurally. Every method is a coroutine because a provider call is slow
 (it creates or destroys machines) and must never block the event loop.
 
-Which methods GARM v0.1.5 actually calls, and when (runner spec §1.4): ``create_instance`` for each
-``pending_create`` instance, ``delete_instance`` for deletions and around create retries,
-``list_instances`` and ``start_instance`` during orphan cleanup. ``get_instance``, ``stop_instance`` and
-``remove_all_instances`` exist but have no caller.
+Which methods GARM v0.1.5 actually calls, and when (docs/garm-protocol.md#provider-commands):
+``create_instance`` for each ``pending_create`` instance, ``delete_instance`` for deletions and around create
+retries, ``list_instances`` and ``start_instance`` during orphan cleanup. ``get_instance``, ``stop_instance``
+and ``remove_all_instances`` exist but have no caller.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ class Provider(Protocol):
 
     @property
     def disable_jit_config(self) -> bool:
-        """True when pools of this provider must use registration tokens instead of JIT configs (§1.1)."""
+        """True when pools of this provider must use registration tokens instead of JIT configs
+        (docs/garm-protocol.md#provider-configuration)."""
         ...
 
     def as_params(self) -> ProviderInfo:
@@ -37,9 +38,11 @@ class Provider(Protocol):
         ...
 
     async def create_instance(self, bootstrap: BootstrapInstance) -> ProviderInstance:
-        """Create the machine described by ``bootstrap``; the result is validated (§1.6).
+        """Create the machine described by ``bootstrap``; the result is validated
+        (docs/garm-protocol.md#providerinstance).
 
-        A result with ``status == "error"`` is returned, not raised: GARM stores it as-is (§1.7).
+        A result with ``status == "error"`` is returned, not raised: GARM stores it as-is
+        (docs/garm-protocol.md#provider-errors).
         """
         ...
 
@@ -52,7 +55,8 @@ class Provider(Protocol):
         ...
 
     async def list_instances(self, pool_id: str) -> list[ProviderInstance]:
-        """All instances of a pool; every element is validated, one bad element fails the call (§1.8)."""
+        """All instances of a pool; every element is validated, one bad element fails the call
+        (docs/garm-protocol.md#minimal-provider)."""
         ...
 
     async def remove_all_instances(self) -> None:
@@ -64,5 +68,5 @@ class Provider(Protocol):
         ...
 
     async def start_instance(self, instance: str) -> None:
-        """Power an instance on (orphan cleanup, §2.11)."""
+        """Power an instance on (orphan cleanup, docs/garm-protocol.md#cleanup)."""
         ...

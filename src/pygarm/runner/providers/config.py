@@ -2,7 +2,7 @@
 
 The config loader builds :class:`ExternalProviderConfig`; the executor only reads it. The pass-through
 environment is computed from it once, when the provider object is built, as GARM does at start-up
-(runner spec §1.2).
+(docs/garm-protocol.md#provider-execution).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Final
 
 PROVIDER_TYPE_EXTERNAL: Final = "external"
-"""The only ``provider_type`` GARM v0.1.5 accepts (``config/config.go:469-476``)."""
+"""The only ``provider_type`` GARM v0.1.5 accepts (``garm@v0.1.5 config/config.go:469-476``)."""
 
 DEFAULT_EXECUTABLE_NAME: Final = "garm-external-provider"
 """Executable looked up in ``provider_dir`` when ``provider_executable`` is not set."""
@@ -38,7 +38,8 @@ class ExternalProviderConfig:
     disable_jit_config: bool = False
 
     def validate(self) -> None:
-        """GARM's load-time checks (``config/external.go:65-98``); raises ``ValueError`` with GARM's texts."""
+        """GARM's load-time checks (``garm@v0.1.5 config/external.go:65-98``); raises ``ValueError`` with
+        GARM's texts."""
         if not self.name:
             raise ValueError("missing provider name")
         if self.config_file:
@@ -55,14 +56,16 @@ class ExternalProviderConfig:
 
 
 def resolve_executable(provider_executable: str, provider_dir: str) -> str:
-    """``provider_executable`` wins, else ``<provider_dir>/garm-external-provider`` (runner spec §1.1)."""
+    """``provider_executable`` wins, else ``<provider_dir>/garm-external-provider``
+    (docs/garm-protocol.md#provider-configuration)."""
     if provider_executable:
         return provider_executable
     return os.path.join(provider_dir, DEFAULT_EXECUTABLE_NAME)
 
 
 def passthrough_environment(prefixes: Iterable[str], environ: Mapping[str, str]) -> dict[str, str]:
-    """The variables of ``environ`` a provider inherits (runner spec §1.2, ``config/external.go:49-63``).
+    """The variables of ``environ`` a provider inherits (docs/garm-protocol.md#provider-execution,
+    ``garm@v0.1.5 config/external.go:49-63``).
 
     For each prefix in order, every variable whose name starts with it, except ``GARM*`` names. A variable
     matched by two prefixes keeps the position of its last match, as Go's ``exec`` de-duplicates ``Env``.

@@ -7,8 +7,9 @@
         └── ProviderTimeoutError       pygarm gave up waiting and killed the provider's process group
 
 The message is what GARM would put in ``provider_fault`` (prefixed by the pool manager with e.g.
-``creating instance: ``), so it follows GARM's wording (runner spec §1.2, §1.7). It may contain the
-provider's stdout and stderr, never its stdin (which carries the instance token).
+``creating instance: ``), so it follows GARM's wording (docs/garm-protocol.md#provider-execution,
+docs/garm-protocol.md#provider-errors). It may contain the provider's stdout and stderr, never its stdin
+(which carries the instance token).
 """
 
 from __future__ import annotations

@@ -1,17 +1,19 @@
-"""The external provider: GARM's ``runner/providers/external/external.go`` (runner spec §1).
+"""The external provider: ``garm@v0.1.5 runner/providers/external/external.go``
+(docs/garm-protocol.md#external-providers).
 
 Each operation runs the configured executable once (:func:`.process.run_provider_binary`) with a replaced
 environment. The ``GARM_*`` variables come first, in GARM's order, then the pass-through variables
-(§1.3). ``CreateInstance`` receives the :class:`BootstrapInstance` as compact JSON on stdin; Create, Get and
-List parse stdout as JSON and validate it (§1.6). A ``DeleteInstance`` that exits 30 means "not found", which
-counts as deleted (§1.7).
+(docs/garm-protocol.md#provider-environment). ``CreateInstance`` receives the :class:`BootstrapInstance` as
+compact JSON on stdin; Create, Get and List parse stdout as JSON and validate it
+(docs/garm-protocol.md#providerinstance). A ``DeleteInstance`` that exits 30 means "not found", which counts
+as deleted (docs/garm-protocol.md#provider-errors).
 
 Errors keep GARM's wording, because users read them in ``provider_fault``: ``provider binary <path>
 returned error: provider binary failed with stdout: <out>; stderr: <err>: <exec error>``, ``failed to
 decode response from binary: <json error>`` and ``failed to validate result: <reason>``.
 
-Unlike GARM, which waits for ever (§1.2), each run is bounded by ``timeout``; an expired run kills the
-provider's process group and raises :class:`ProviderTimeoutError`.
+Unlike GARM, which waits for ever (docs/garm-protocol.md#provider-execution), each run is bounded by
+``timeout``; an expired run kills the provider's process group and raises :class:`ProviderTimeoutError`.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ EXIT_CODE_NOT_FOUND: Final = 30
 
 
 class Command(StrEnum):
-    """``GARM_COMMAND`` values (``pc/execution/commands.go:19-27``)."""
+    """``GARM_COMMAND`` values
+    (``garm@v0.1.5 vendor/github.com/cloudbase/garm-provider-common/execution/commands.go:19-27``)."""
 
     CREATE_INSTANCE = "CreateInstance"
     DELETE_INSTANCE = "DeleteInstance"
@@ -147,7 +150,8 @@ class ExternalProvider:
     # --- plumbing ------------------------------------------------------------------------------------
 
     def _environment(self, command: Command, target: tuple[str, str] | None = None) -> dict[str, str]:
-        """§1.3: COMMAND, CONTROLLER_ID, POOL_ID or INSTANCE_ID, PROVIDER_CONFIG_FILE, then pass-through."""
+        """docs/garm-protocol.md#provider-environment: COMMAND, CONTROLLER_ID, POOL_ID or INSTANCE_ID,
+        PROVIDER_CONFIG_FILE, then pass-through."""
         env = {"GARM_COMMAND": command.value, "GARM_CONTROLLER_ID": self._controller_id}
         if target is not None:
             env[target[0]] = target[1]

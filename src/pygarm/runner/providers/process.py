@@ -1,4 +1,5 @@
-"""Run one provider executable once: provider-common's ``exec.Exec`` (runner spec §1.2), plus a timeout.
+"""Run one provider executable once: provider-common's ``exec.Exec``
+(docs/garm-protocol.md#provider-execution), plus a timeout.
 
 The program gets no arguments, exactly the given environment (nothing inherited), the given bytes on stdin
 and then EOF; stdout and stderr are collected in full. It runs in its own session so that, when it must be

@@ -67,7 +67,8 @@ def test_delete_instance_query_uses_garm_parameter_names() -> None:
 
 
 def test_null_list_decodes_as_empty() -> None:
-    """GARM answers an empty repository list with ``null`` (docs/garm-protocol.md#rest-routes)."""
+    """GARM answers an empty repository list with ``null``
+    (docs/garm-protocol.md#empty-bodies-and-null-lists)."""
     assert read_response(e.REPOSITORIES.list_all(), 200, b"null\n") == []
     repos = read_response(e.REPOSITORIES.list_all(), 200, b'[{"id":"x","owner":"o","name":"n"}]\n')
     assert isinstance(repos[0], Repository) and repos[0].owner == "o"

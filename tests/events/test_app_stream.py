@@ -73,8 +73,8 @@ async def make_credentials(http: httpx.AsyncClient, name: str = "creds") -> dict
 
 
 async def test_each_mutation_is_one_frame_with_the_rest_payload(live_admin: tuple[Any, str]) -> None:
-    """docs/garm-protocol.md#event-frame frame shape; payload = REST GET body at that moment (issue 3 item
-    2)."""
+    """docs/garm-protocol.md#event-frame frame shape; payload = REST GET body at that moment (issue 3
+    item 2)."""
     live, token = live_admin
     ws = await subscribe(live, token)
     async with api(live, token) as http:

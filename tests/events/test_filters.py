@@ -72,8 +72,7 @@ UNMARSHAL_ERRORS = [
 
 @pytest.mark.parametrize("message", UNMARSHAL_ERRORS)
 def test_undecodable_messages_are_unmarshal_errors(message: str | bytes) -> None:
-    """docs/garm-protocol.md#filter-rules row 1 (json.Unmarshal fails) and docs/garm-protocol.md#filter-rules:
-    ``failed to unmarshal filter``."""
+    """docs/garm-protocol.md#filter-rules row 1 (json.Unmarshal fails): ``failed to unmarshal filter``."""
     assert isinstance(decode_filter(message), UnmarshalError)
 
 
@@ -162,8 +161,7 @@ def test_unknown_values_are_invalid_filters(message: str | bytes, detail: str) -
     assert result.detail == detail
 
 
-# --- docs/garm-protocol.md#filter-rules rows 2 and 5, docs/garm-protocol.md#filter-semantics: valid filters
-# and what they match ------------------------------------
+# --- rows 2 and 5 of docs/garm-protocol.md#filter-rules: valid filters and what they match ---------------
 
 VALID = [
     pytest.param('{"send-everything":true}', EVERYTHING, id="send everything"),

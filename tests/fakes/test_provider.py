@@ -12,9 +12,8 @@ State lives in a directory, named by ``TEST_PROVIDER_STATE_DIR`` or by ``state_d
 
     <state_dir>/instances/<provider_id>.json   one file per instance
     <state_dir>/invocations/<ns>-<pid>.json    one file per run: command, argv, environment (in order),
-                                               stdin, so tests can assert
-                                               docs/garm-protocol.md#provider-environment,
-                                               docs/garm-protocol.md#bootstrapinstance byte for byte
+                                               stdin, so tests can assert both byte for byte
+                                               (docs/garm-protocol.md#provider-environment)
     <state_dir>/hang-child.pid                 pid of the helper started by the ``hang_child`` knob
 
 Knobs: a key of the config file, or the environment variable ``TEST_PROVIDER_<KEY>`` (upper case), which

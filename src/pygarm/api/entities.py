@@ -2,8 +2,8 @@
 mounted per kind.
 
 ``GET /<entity>`` answers ``null`` when there are none (GARM returns a nil slice there,
-docs/garm-protocol.md#rest-routes); ``DELETE`` answers 200 with an empty body. The ``/<entity>/{id}/webhook``
-routes live elsewhere.
+docs/garm-protocol.md#empty-bodies-and-null-lists); ``DELETE`` answers 200 with an empty body. The
+``/<entity>/{id}/webhook`` routes live elsewhere.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Business rules for repositories, organizations and enterprises, between the routes and the store.
 
-GARM's runner (``garm@v0.1.5 runner/repositories.go``, ``organizations.go``, ``enterprises.go``) checks the
-caller is an admin (a route dependency in pygarm), runs ``Validate()``, calls the store, and fills in the live
-``pool_manager_status`` from the entity's pool manager. One function per operation serves all three
-kinds. The store applies the rules that need the database (credentials, duplicates, pools defined) inside
-its transaction.
+GARM's runner (``garm@v0.1.5 runner/repositories.go`` and its twins ``organizations.go`` and
+``enterprises.go``) checks the caller is an admin (a route dependency in pygarm), runs ``Validate()``,
+calls the store, and fills in the live ``pool_manager_status`` from the entity's pool manager. One
+function per operation serves all three kinds. The store applies the rules that need the database
+(credentials, duplicates, pools defined) inside its transaction.
 
 Pool managers do not exist yet: until one is registered (:class:`PoolManagerStatusSource`), every entity
 reports ``{"running": false}``, the value GARM's events always carry.

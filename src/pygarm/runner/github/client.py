@@ -175,8 +175,8 @@ class GithubClient:
         return await self._paginate_list(f"{self.entity.api_prefix}/hooks")
 
     async def create_hook(self, *, url: str, secret: str, insecure_ssl: bool) -> Hook:
-        """Create the ``workflow_job`` webhook GARM installs (docs/garm-protocol.md#github-calls "Create
-        hook")."""
+        """Create the ``workflow_job`` webhook GARM installs (docs/garm-protocol.md#github-calls,
+        "create hook")."""
         self._require_hook_entity()
         body = {
             "name": "web",

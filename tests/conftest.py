@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,8 +22,10 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 
+import pygarm.runner.auth
 from pygarm.api.app import create_app
 from pygarm.config import Settings, parse_settings
+from pygarm.store.migrate import upgrade_to_head
 
 POSTGRES_DSN = os.environ.get("PYGARM_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("PYGARM_REQUIRE_POSTGRES") == "1"
@@ -52,6 +56,78 @@ def postgres_unreachable_reason() -> str | None:
     return _postgres_reachable()
 
 
+PRODUCTION_BCRYPT_ROUNDS = pygarm.runner.auth.BCRYPT_ROUNDS
+TEST_BCRYPT_ROUNDS = 4
+"""bcrypt's minimum cost. At GARM's cost (10) every first-run and login in a test costs ~60 ms each, a
+few minutes over the suite; ``test_auth_controller`` checks that the server itself uses cost 10."""
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_bcrypt() -> Iterator[None]:
+    production = pygarm.runner.auth.BCRYPT_ROUNDS
+    pygarm.runner.auth.BCRYPT_ROUNDS = TEST_BCRYPT_ROUNDS
+    yield
+    pygarm.runner.auth.BCRYPT_ROUNDS = production
+
+
+class _MigratedTemplates:
+    """Each test gets a fresh database; migrating one with Alembic costs 70-200 ms, so the schema is
+    built once per test process and copied: a SQLite file, or the DDL Alembic ran, replayed into a fresh
+    PostgreSQL schema (the app's own ``upgrade_to_head`` then finds the schema at head). The tests of the
+    migrations themselves migrate empty databases as usual."""
+
+    def __init__(self, base: Path) -> None:
+        self._base = base
+        self._lock = threading.Lock()
+        self._sqlite: Path | None = None
+        self._postgres_ddl: list[str] | None = None
+
+    def sqlite_file(self, target: Path) -> None:
+        with self._lock:
+            if self._sqlite is None:
+                template = self._base / "template.db"
+                from sqlalchemy import create_engine
+
+                engine = create_engine(f"sqlite:///{template}")
+                upgrade_to_head(engine)
+                engine.dispose()
+                self._sqlite = template
+        shutil.copyfile(self._sqlite, target)
+
+    def postgres_schema(self, dsn: str) -> None:
+        with self._lock:
+            if self._postgres_ddl is None:
+                self._postgres_ddl = _record_postgres_migration(dsn)
+                return  # recording migrated this schema itself
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            with conn.transaction():
+                for statement in self._postgres_ddl:
+                    conn.execute(statement.encode())
+
+
+def _record_postgres_migration(dsn: str) -> list[str]:
+    """Migrate the (empty) schema that ``dsn`` selects and return the SQL Alembic ran, literal values
+    inlined, in order."""
+    from sqlalchemy import create_engine, event
+
+    statements: list[str] = []
+    engine = create_engine(dsn.replace("postgresql://", "postgresql+psycopg://", 1))
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _record(_conn: Any, cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if statement.lstrip().upper().startswith(("CREATE", "ALTER", "INSERT", "UPDATE", "DROP", "COMMENT")):
+            statements.append(psycopg.ClientCursor(cursor.connection).mogrify(statement, parameters))
+
+    upgrade_to_head(engine)
+    engine.dispose()
+    return statements
+
+
+@pytest.fixture(scope="session")
+def migrated_templates(tmp_path_factory: pytest.TempPathFactory) -> _MigratedTemplates:
+    return _MigratedTemplates(tmp_path_factory.mktemp("templates"))
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -59,14 +135,20 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def database_section(
-    backend: str, tmp_path: Path, postgres_unreachable_reason: str | None
+    backend: str,
+    tmp_path: Path,
+    postgres_unreachable_reason: str | None,
+    migrated_templates: _MigratedTemplates,
 ) -> Iterator[dict[str, Any]]:
-    """A fresh, empty database for one test: a SQLite file, or a PostgreSQL schema dropped afterwards."""
+    """A fresh database for one test, with the schema but no rows: a SQLite file, or a PostgreSQL schema
+    dropped afterwards."""
     if backend == "sqlite":
+        db_file = tmp_path / "garm.db"
+        migrated_templates.sqlite_file(db_file)
         yield {
             "backend": "sqlite3",
             "passphrase": TEST_PASSPHRASE,
-            "sqlite3": {"db_file": str(tmp_path / "garm.db")},
+            "sqlite3": {"db_file": str(db_file)},
         }
         return
     if postgres_unreachable_reason is not None:
@@ -78,6 +160,7 @@ def database_section(
         conn.execute(f"CREATE SCHEMA {schema}")
     separator = "&" if "?" in POSTGRES_DSN else "?"
     dsn = f"{POSTGRES_DSN}{separator}options=-csearch_path%3D{schema}"
+    migrated_templates.postgres_schema(dsn)
     try:
         yield {"backend": "postgresql", "passphrase": TEST_PASSPHRASE, "postgresql": {"dsn": dsn}}
     finally:

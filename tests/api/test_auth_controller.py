@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import httpx
 import jwt
+import pytest
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ADMIN_USERNAME, CONTROLLER_URLS, TEST_JWT_SECRET
 
@@ -202,3 +203,15 @@ def test_a_remembered_token_still_expires() -> None:
         tokens.decode(token)
     with pytest.raises(UnauthorizedError):
         tokens.decode(token[:-2] + "xx")
+
+
+def test_passwords_are_hashed_with_garms_bcrypt_cost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite hashes with bcrypt's minimum cost to save time; the server uses Go's DefaultCost (10)."""
+    from pygarm.runner import auth as auth_rules
+    from tests.conftest import PRODUCTION_BCRYPT_ROUNDS
+
+    assert PRODUCTION_BCRYPT_ROUNDS == 10
+    monkeypatch.setattr(auth_rules, "BCRYPT_ROUNDS", PRODUCTION_BCRYPT_ROUNDS)
+    password_hash = auth_rules.hash_password_sync("correct horse battery staple")
+    assert password_hash.startswith("$2b$10$")
+    assert auth_rules.check_password_sync("correct horse battery staple", password_hash)

@@ -208,6 +208,7 @@ def create_app(settings: Settings, **state: Any) -> FastAPI:
     )
     app.state.settings = settings
     app.state.authenticate_ws = authenticate_ws
+    app.state.open_sockets = ws_events.OpenSockets()
     for key, value in state.items():
         setattr(app.state, key, value)
     app.add_exception_handler(AuthRejected, handle_auth_rejected)

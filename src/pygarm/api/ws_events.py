@@ -25,6 +25,7 @@ send a TEXT frame (uvicorn encodes it back into the frame buffer; ``bytes`` woul
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -160,6 +161,9 @@ async def serve(
     separate writer function would cost); the reader is the one task this starts.
     """
     loop = asyncio.get_running_loop()
+    open_sockets: OpenSockets | None = getattr(websocket.app.state, "open_sockets", None)
+    if open_sockets is not None:
+        open_sockets.opened()
     reader = loop.create_task(_read(websocket, session, mailbox, on_filter))
     expiry = loop.call_later(_seconds_until(expires_at), _expire, session, mailbox)
     send = websocket.send
@@ -203,6 +207,8 @@ async def serve(
         reader.cancel()
         mailbox.close()
         await asyncio.wait([reader])
+        if open_sockets is not None:
+            open_sockets.closed()
 
 
 async def _send_replay(
@@ -278,11 +284,39 @@ SHUTDOWN_GRACE: Final = 0.1
 """Seconds the writers get to send their close frames before the server closes the sockets."""
 
 
+class OpenSockets:
+    """How many connections :func:`serve` is running, so that shutdown waits for their close frames
+    only while there are any (and not a fixed grace period when there are none)."""
+
+    __slots__ = ("_count", "_idle")
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def opened(self) -> None:
+        self._count += 1
+        self._idle.clear()
+
+    def closed(self) -> None:
+        self._count -= 1
+        if self._count == 0:
+            self._idle.set()
+
+    async def wait_closed(self, timeout: float) -> None:
+        """Return when no connection is open, or after ``timeout`` seconds."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
+
+
 async def close_websockets(app: Any, grace: float = SHUTDOWN_GRACE) -> None:
     """Close every events and log subscriber with 1000, as GARM does when it stops.
 
     Call this *before* uvicorn's ``Server.shutdown()``: that method sends its own close 1012 to every
-    open websocket before the lifespan shutdown runs, so a lifespan hook would be too late.
+    open websocket before the lifespan shutdown runs, so a lifespan hook would be too late. Returns once
+    every connection's writer has finished (sent its close frame), or after ``grace`` seconds.
     """
     hub: Hub | None = getattr(app.state, "hub", None)
     if hub is not None:
@@ -290,7 +324,11 @@ async def close_websockets(app: Any, grace: float = SHUTDOWN_GRACE) -> None:
     broadcaster: LogBroadcaster | None = getattr(app.state, "log_broadcaster", None)
     if broadcaster is not None:
         broadcaster.close_all(CloseCause.SHUTDOWN)
-    await asyncio.sleep(grace)
+    open_sockets: OpenSockets | None = getattr(app.state, "open_sockets", None)
+    if open_sockets is None:
+        await asyncio.sleep(grace)
+    else:
+        await open_sockets.wait_closed(grace)
 
 
 # --- the route ----------------------------------------------------------------------------------------

@@ -31,9 +31,9 @@ MAX_USERNAME_LENGTH = 64
 MIN_PASSWORD_SCORE = 4
 """GARM demands a zxcvbn score of 4 ("very unguessable")."""
 BCRYPT_ROUNDS = 10
+"""Go's bcrypt.DefaultCost, which GARM uses."""
 VERIFIED_TOKENS_KEPT = 1024
 """Verified tokens whose claims are kept; clients reuse one token for many requests."""
-"""Go's bcrypt.DefaultCost, which GARM uses."""
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 

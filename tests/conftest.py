@@ -51,6 +51,20 @@ def _postgres_reachable() -> str | None:
         return f"PostgreSQL at {POSTGRES_DSN} is not reachable: {exc}".splitlines()[0]
 
 
+SLOW_FIXTURES = frozenset({"live_server", "live_admin", "logged_in"})
+"""Tests that use these start a real server on a socket (or a process): the quick subset leaves them out."""
+SLOW_FOLDERS = frozenset({"durability", "lifecycle"})
+"""Whole folders of process-level tests (SIGKILL, pool managers running real provider processes)."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``slow`` what starts servers or processes, so ``-m "not slow"`` is the quick subset."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & SLOW_FIXTURES or SLOW_FOLDERS & set(item.path.parts):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def postgres_unreachable_reason() -> str | None:
     return _postgres_reachable()
@@ -99,10 +113,9 @@ class _MigratedTemplates:
             if self._postgres_ddl is None:
                 self._postgres_ddl = _record_postgres_migration(dsn)
                 return  # recording migrated this schema itself
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            with conn.transaction():
-                for statement in self._postgres_ddl:
-                    conn.execute(statement.encode())
+        with psycopg.connect(dsn, autocommit=True) as conn, conn.transaction():
+            for statement in self._postgres_ddl:
+                conn.execute(statement.encode())
 
 
 def _record_postgres_migration(dsn: str) -> list[str]:

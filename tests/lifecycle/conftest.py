@@ -18,8 +18,8 @@ from fastapi import FastAPI
 
 from pygarm.config import Settings
 from pygarm.runner.pool import POOL_MANAGERS_SERVICE, PoolManagerRegistry
+from pygarm.testing.fake_github import FakeGithubServer, running_fake_github
 from tests.conftest import make_settings
-from tests.fakes.fake_github import FakeGithubServer, running_fake_github
 from tests.lifecycle.support import FAST_POOL_MANAGER, EventRecorder, Garm, ProviderFiles
 
 

@@ -23,13 +23,14 @@ import jwt
 import orjson
 from websockets.asyncio.client import ClientConnection
 
+import pygarm.testing.test_provider
 from pygarm.events.filters import EVERYTHING
 from pygarm.events.hub import Hub, Subscription
 from pygarm.params.models import Job
 from pygarm.runner.pool import PoolManagerRegistry
 from pygarm.store.store import Store
 
-TEST_PROVIDER = Path(__file__).resolve().parent.parent / "fakes" / "test_provider.py"
+TEST_PROVIDER = Path(pygarm.testing.test_provider.__file__)
 PAT = "ghp_fake"
 WEBHOOK_SECRET = "s3cret"
 

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from websockets.asyncio.client import connect
 
 from pygarm.params.gojson import ZERO_UUID
-from tests.fakes.fake_github import FakeGithubServer
+from pygarm.testing.fake_github import FakeGithubServer
 from tests.lifecycle.support import (
     EventRecorder,
     FrameLog,

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from pygarm.runner.pool import PoolManagerRegistry, jobqueue
 from pygarm.store.instances import UpdateInstanceParams
-from tests.fakes.fake_github import FakeGithubServer
+from pygarm.testing.fake_github import FakeGithubServer
 from tests.lifecycle.support import (
     EventRecorder,
     Garm,

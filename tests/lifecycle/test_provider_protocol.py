@@ -14,8 +14,8 @@ import pytest
 
 from pygarm.config import Settings
 from pygarm.runner.instance_token import InstanceTokenService
+from pygarm.testing.fake_github import DEFAULT_TOOLS
 from tests.conftest import CONTROLLER_URLS
-from tests.fakes.fake_github import DEFAULT_TOOLS
 from tests.lifecycle.support import Garm, ProviderFiles, eventually, only_instance
 
 pytestmark = pytest.mark.timeout(60)

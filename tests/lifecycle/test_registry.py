@@ -15,7 +15,7 @@ from pygarm.errors import ConflictError
 from pygarm.events.mailbox import CloseCause
 from pygarm.runner.pool import PoolManagerRegistry
 from pygarm.store.instances import CreateInstanceParams, UpdateInstanceParams
-from tests.fakes.fake_github import FakeGithubServer
+from pygarm.testing.fake_github import FakeGithubServer
 from tests.lifecycle.support import (
     EventRecorder,
     Garm,

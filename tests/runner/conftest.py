@@ -19,10 +19,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+import pygarm.testing.test_provider
 from pygarm.runner.providers import ExternalProvider, ExternalProviderConfig
-from tests.fakes.fake_github import FakeGithubServer, running_fake_github
+from pygarm.testing.fake_github import FakeGithubServer, running_fake_github
 
-TEST_PROVIDER = Path(__file__).resolve().parent.parent / "fakes" / "test_provider.py"
+TEST_PROVIDER = Path(pygarm.testing.test_provider.__file__)
 CONTROLLER_ID = "9b1f0c8e-2f4a-4c1e-9a43-5d0c6a7b8e21"
 POOL_ID = "31b2a6c4-6d3e-4f0a-8c55-1e2d3f4a5b6c"
 PASSTHROUGH_PREFIXES = ("TEST_PROVIDER_", "LAB_")
@@ -37,7 +38,7 @@ def fake_github() -> Iterator[FakeGithubServer]:
 
 @dataclass
 class ProviderHarness:
-    """Builds :class:`ExternalProvider` objects around ``tests/fakes/test_provider.py``; reads its records."""
+    """Builds :class:`ExternalProvider` objects around ``pygarm.testing.test_provider``; reads its records."""
 
     state_dir: Path
     environ: dict[str, str]

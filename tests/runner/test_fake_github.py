@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fakes.fake_github import DEFAULT_PAT, FakeGithubServer
+from pygarm.testing.fake_github import DEFAULT_PAT, FakeGithubServer
 
 AUTH = {"Authorization": f"Bearer {DEFAULT_PAT}"}
 REPO = "api/v3/repos/octo/hello"
@@ -106,12 +106,13 @@ def test_enterprise_has_no_hooks_and_repos_no_runner_groups(fake_github: FakeGit
 
 @pytest.mark.timeout(30)
 def test_runs_by_hand_as_a_module(tmp_path: Path) -> None:
-    """``python -m tests.fakes.fake_github --port N`` serves until stopped (docs/testing.md)."""
+    """``python -m pygarm.testing.fake_github --port N`` serves until stopped (docs/testing.md)."""
     repo_root = Path(__file__).resolve().parents[2]
     with FakeGithubServer() as probe:  # borrow a free port, then release it
         port = probe.port
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.fake_github", "--port", str(port), "--jit-failure-status", "404"],
+        [sys.executable, "-m", "pygarm.testing.fake_github", "--port", str(port),
+         "--jit-failure-status", "404"],
         cwd=repo_root,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -19,7 +19,7 @@ from pygarm.runner.github import (
     GithubEntity,
     GithubUnauthorizedError,
 )
-from tests.fakes.fake_github import FakeGithubServer
+from pygarm.testing.fake_github import FakeGithubServer
 
 APP_ID = 4242
 INSTALLATION_ID = 77

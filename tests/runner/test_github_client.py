@@ -18,7 +18,7 @@ from pygarm.runner.github import (
     PATCredentials,
     next_page,
 )
-from tests.fakes.fake_github import DEFAULT_PAT, DEFAULT_TOOLS, FakeGithubServer
+from pygarm.testing.fake_github import DEFAULT_PAT, DEFAULT_TOOLS, FakeGithubServer
 
 REPO = GithubEntity.repository("octo", "hello")
 ORG = GithubEntity.organization("octo-org")

@@ -18,7 +18,7 @@ from pygarm.runner.github import (
     build_ssl_context,
     resolve_api_base_url,
 )
-from tests.fakes.fake_github import DEFAULT_PAT, FakeGithub, FakeGithubServer
+from pygarm.testing.fake_github import DEFAULT_PAT, FakeGithub, FakeGithubServer
 
 from .conftest import TLSFiles
 

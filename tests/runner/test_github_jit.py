@@ -19,7 +19,7 @@ from pygarm.runner.github import (
     get_jit_config,
     jit_config_or_none,
 )
-from tests.fakes.fake_github import DEFAULT_PAT, FakeGithubServer
+from pygarm.testing.fake_github import DEFAULT_PAT, FakeGithubServer
 
 REPO = GithubEntity.repository("octo", "hello")
 ORG = GithubEntity.organization("octo-org")

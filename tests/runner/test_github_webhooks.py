@@ -16,7 +16,7 @@ from pygarm.runner.github import (
     install_webhook,
     uninstall_webhook,
 )
-from tests.fakes.fake_github import DEFAULT_PAT, FakeGithubServer
+from pygarm.testing.fake_github import DEFAULT_PAT, FakeGithubServer
 
 CONTROLLER_ID = "5f0c1b2a-aaaa-bbbb-cccc-1234567890ab"
 TARGET = WebhookTarget(

@@ -20,9 +20,9 @@ from pygarm.config import Settings
 from pygarm.runner.instance_token import InstanceTokenService
 from pygarm.store.instances import CreateInstanceParams
 from pygarm.store.store import Store
+from pygarm.testing.fake_github import DEFAULT_PAT, FakeGithubServer, running_fake_github
 from tests.api.entity_support import PROVIDERS, store_of
 from tests.conftest import TEST_JWT_SECRET, make_settings
-from tests.fakes.fake_github import DEFAULT_PAT, FakeGithubServer, running_fake_github
 
 WEBHOOK_SECRET = "s3cret-hook"
 OWNER = "octo"

@@ -10,8 +10,8 @@ import orjson
 
 from pygarm.runner.instance_token import InstanceTokenService
 from pygarm.store.instances import CreateInstanceParams
+from pygarm.testing.fake_github import DEFAULT_PAT, FakeGithubServer
 from tests.conftest import TEST_JWT_SECRET
-from tests.fakes.fake_github import DEFAULT_PAT, FakeGithubServer
 from tests.webhooks.conftest import WEBHOOK_SECRET, sign
 
 

@@ -24,7 +24,7 @@ registration-token fallback), ``jit_bad_encoding`` (answer JIT with an undecodab
 ``listed_runner_status`` (status of runners in lists, ``online`` by default so orphan cleanup leaves them
 alone), and :meth:`FakeGithub.inject_error` for any route.
 
-Run by hand: ``python -m tests.fakes.fake_github --port 18080`` (binds 127.0.0.1 only).
+Run by hand: ``python -m pygarm.testing.fake_github --port 18080`` (binds 127.0.0.1 only).
 """
 
 from __future__ import annotations

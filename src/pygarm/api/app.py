@@ -37,6 +37,7 @@ from pygarm.api import (
 )
 from pygarm.api.deps import AdminUser, AppContext, AuthRejected, authenticate_ws, handle_auth_rejected
 from pygarm.api.errors import NOT_FOUND_ROUTE, handle_garm_error, handle_unexpected_error
+from pygarm.api.pathguard import PathGuard
 from pygarm.api.responses import GoJSONResponse
 from pygarm.api.routing import GarmRouter
 from pygarm.config import Settings, parse_go_duration
@@ -215,6 +216,7 @@ def create_app(settings: Settings, **state: Any) -> FastAPI:
     app.add_exception_handler(GarmError, handle_garm_error)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(Exception, handle_unexpected_error)
+    app.add_middleware(PathGuard)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:

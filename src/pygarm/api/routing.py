@@ -14,6 +14,7 @@ from starlette.requests import Request
 from pygarm.api.responses import GoJSONResponse
 from pygarm.errors import BadRequestError
 from pygarm.params.base import GoRequest
+from pygarm.params.storable import require_storable
 
 RequestT = TypeVar("RequestT", bound=GoRequest)
 
@@ -54,6 +55,7 @@ async def decode_body(request: Request, model: type[RequestT]) -> RequestT:
     body = await request.body()
     try:
         data = orjson.loads(body)
+        require_storable(data)
         # Go decodes `null` into an untouched struct; validation then reports the missing fields.
         return model.model_validate({} if data is None else data)
     except (orjson.JSONDecodeError, ValidationError) as exc:

@@ -45,6 +45,7 @@ from pydantic import ValidationError
 from pygarm.errors import BadRequestError, GarmError, NotFoundError, UnauthorizedError
 from pygarm.params.github_webhook import WorkflowJobPayload
 from pygarm.params.models import Job
+from pygarm.params.storable import require_storable
 from pygarm.store.entity_kinds import Entity, EntityKind
 from pygarm.store.store import Store
 from pygarm.store.webhook_queries import WebhookQueries
@@ -130,6 +131,7 @@ def parse_payload(body: bytes) -> WorkflowJobPayload:
         raise BadRequestError("missing job data")
     try:
         data = orjson.loads(body)
+        require_storable(data)
         return WorkflowJobPayload.model_validate({} if data is None else data)
     except (orjson.JSONDecodeError, ValidationError):
         raise BadRequestError("invalid request") from None

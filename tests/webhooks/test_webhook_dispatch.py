@@ -122,6 +122,27 @@ async def test_wrong_signature_is_401_and_records_nothing(world: World) -> None:
     assert (await world.http.get("/api/v1/jobs")).json() == []
 
 
+def _last_hex_digit_flipped(signature: str) -> str:
+    return signature[:-1] + ("0" if signature[-1] != "0" else "1")
+
+
+@pytest.mark.parametrize("algorithm", ["sha256", "sha1"])
+async def test_signature_wrong_only_in_its_last_hex_digit_is_401(world: World, algorithm: str) -> None:
+    """Every hex digit of the digest is checked, the last one included (a prefix compare would pass)."""
+    log = ChangeLog(world.app)
+    await log.mark()
+    payload = job_payload(world, "queued", 1010)
+    body = orjson.dumps(payload)
+    good = sign(body, algorithm=algorithm)
+    for signature in (_last_hex_digit_flipped(good), good[:-1], good + "0"):
+        response = await send(world.http, body, signature=signature)
+        assert response.status_code == 401, signature
+        assert response.json() == NOT_AUTHORIZED
+    assert await log.new() == []
+    _empty_200(await send(world.http, body, signature=good))  # the same body, signed right, is taken
+    await log.single("job", "create")
+
+
 async def test_missing_signature_is_401(world: World) -> None:
     log = ChangeLog(world.app)
     await log.mark()

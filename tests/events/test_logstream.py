@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pygarm.events.logstream import LogBroadcaster, LogLine
+from pygarm.events.logstream import LogBroadcaster, LogLine, serving_log_stream
 from pygarm.events.mailbox import CloseCause, Mailbox
 
 
@@ -121,3 +121,20 @@ async def test_unsubscribe_and_stop(logger: logging.Logger) -> None:
     broadcaster.stop()
     assert staying.cause is CloseCause.SHUTDOWN
     logger.info("after stop")  # no subscribers, no loop: ignored
+
+
+async def test_records_caused_by_serving_the_stream_are_not_streamed(logger: logging.Logger) -> None:
+    """issue 8 #1: at log_level debug the websocket server logs every frame it sends; streaming that line
+    sent another frame, forever. Records logged while serving a stream (and in tasks it starts) are dropped;
+    the rest of the server's records still arrive."""
+    broadcaster = attach(logger)
+    subscriber = broadcaster.subscribe()
+
+    async def child() -> None:
+        logger.debug("> TEXT 'level=INFO ...' [20 bytes]")
+
+    with serving_log_stream():
+        logger.debug("> TEXT 'level=INFO ...' [20 bytes]")
+        await asyncio.create_task(child())
+    logger.info("pool p1 created")
+    assert texts(subscriber) == ["level=INFO msg=pool p1 created\n"]

@@ -15,9 +15,9 @@ from fastapi import APIRouter
 from starlette.websockets import WebSocket
 
 from pygarm.api.errors import error_response
-from pygarm.api.ws_events import authenticate, check_origin, serve
+from pygarm.api.ws_events import WsPrincipal, authenticate, check_origin, serve
 from pygarm.events.guard import AccessGuard
-from pygarm.events.logstream import LogBroadcaster
+from pygarm.events.logstream import LogBroadcaster, serving_log_stream
 from pygarm.events.session import LogsSession
 
 LOGS_PATHS: Final = ("/ws/logs", "/ws/logs/", "/ws", "/ws/")
@@ -38,6 +38,13 @@ async def logs_websocket(websocket: WebSocket) -> None:
     if not await check_origin(websocket):
         return
     guard: AccessGuard | None = getattr(websocket.app.state, "access_guard", None)
+    with serving_log_stream():  # what accepting and sending log (frames at DEBUG) must not be streamed back
+        await _stream(websocket, broadcaster, guard, principal)
+
+
+async def _stream(
+    websocket: WebSocket, broadcaster: LogBroadcaster, guard: AccessGuard | None, principal: WsPrincipal
+) -> None:
     await websocket.accept()
     subscriber = broadcaster.subscribe()
     if guard is not None:

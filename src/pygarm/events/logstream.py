@@ -11,6 +11,11 @@ spot; records from other threads (the store's writer thread, ``asyncio.to_thread
 inbox that the loop drains in one callback per burst. If the loop falls so far behind that the inbox
 fills up, every subscriber is closed as a slow consumer: they have missed lines.
 
+The stream never streams itself: a record logged while a log stream is being served (the websocket server's
+own DEBUG line for every frame it sends, the stream task's own messages) would otherwise be sent as a frame,
+which logs another line, forever. :func:`serving_log_stream` marks the serving task's context (tasks it starts
+inherit the mark) and :meth:`LogBroadcaster.emit` drops every record logged under that mark.
+
 A line is formatted only when someone is listening, so an idle log stream costs one length check per
 record.
 """
@@ -21,6 +26,9 @@ import asyncio
 import logging
 import threading
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Final, NamedTuple
 
 from pygarm.events.mailbox import CloseCause, Mailbox
@@ -31,6 +39,19 @@ LOG_QUEUE_LIMIT: Final = 1024
 """Lines buffered per log subscriber before it is closed as a slow consumer."""
 INBOX_LIMIT: Final = 4096
 """Lines from other threads waiting for the event loop before all subscribers are closed as behind."""
+
+
+_SERVING_LOG_STREAM: ContextVar[bool] = ContextVar("pygarm_serving_log_stream", default=False)
+
+
+@contextmanager
+def serving_log_stream() -> Iterator[None]:
+    """Records logged in this block (and in tasks started from it) are caused by the stream: not streamed."""
+    token = _SERVING_LOG_STREAM.set(True)
+    try:
+        yield
+    finally:
+        _SERVING_LOG_STREAM.reset(token)
 
 
 class LogLine(NamedTuple):
@@ -98,7 +119,7 @@ class LogBroadcaster(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         """Called by ``Handler.handle`` under the handler lock, from any thread."""
-        if not self._subscribers or self._loop is None:
+        if not self._subscribers or self._loop is None or _SERVING_LOG_STREAM.get():
             return
         try:
             line = LogLine(self.format(record) + "\n")

@@ -215,3 +215,26 @@ def test_passwords_are_hashed_with_garms_bcrypt_cost(monkeypatch: pytest.MonkeyP
     password_hash = auth_rules.hash_password_sync("correct horse battery staple")
     assert password_hash.startswith("$2b$10$")
     assert auth_rules.check_password_sync("correct horse battery staple", password_hash)
+
+
+async def test_claims_of_the_wrong_json_type_are_refused(client: httpx.AsyncClient, admin_token: str) -> None:
+    """issue 8 #8: GARM's golang-jwt refuses ``exp``/``nbf``/``iat`` that are not JSON numbers and a
+    ``generation`` that is not an unsigned integer; PyJWT took ``"exp": "<digits>"`` through ``int()`` and
+    Python compared ``false`` and ``0.0`` equal to generation 0. The original token still works."""
+    claims = jwt.decode(admin_token, TEST_JWT_SECRET.encode(), algorithms=["HS256"])
+    assert claims["generation"] == 0
+    for change in (
+        {"exp": str(claims["exp"])},
+        {"nbf": "0"},
+        {"iat": "0"},
+        {"exp": True},
+        {"generation": False},
+        {"generation": 0.0},
+    ):
+        token = jwt.encode({**claims, **change}, TEST_JWT_SECRET, algorithm="HS256")
+        for _ in range(2):  # a second use goes through the verified-token cache
+            response = await client.get("/api/v1/controller", headers={"Authorization": f"Bearer {token}"})
+            assert (change, response.status_code) == (change, 401)
+            assert response.json() == {"error": "Authentication failed", "details": ""}
+    response = await client.get("/api/v1/controller", headers={"Authorization": f"Bearer {admin_token}"})
+    assert response.status_code == 200

@@ -112,10 +112,23 @@ class TokenService:
             )
         except jwt.PyJWTError as exc:
             raise UnauthorizedError("invalid token") from exc
+        if not registered_claims_are_numbers(claims):
+            raise UnauthorizedError("invalid token")
         if len(self._verified) >= VERIFIED_TOKENS_KEPT:
             self._verified.pop(next(iter(self._verified)))  # the oldest entry
         self._verified[token] = claims
         return claims
+
+
+def is_json_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def registered_claims_are_numbers(claims: dict[str, Any]) -> bool:
+    """``exp``, ``nbf`` and ``iat`` absent or JSON numbers, as golang-jwt's ``NumericDate`` decodes them in
+    GARM (garm@v0.1.5 auth/jwt.go:35): PyJWT would take ``"exp": "123"`` through ``int()``, and the
+    cached claims would then never expire (issue 8 #8)."""
+    return all(key not in claims or is_json_number(claims[key]) for key in ("exp", "nbf", "iat"))
 
 
 def hash_password_sync(password: str) -> str:
@@ -187,7 +200,11 @@ class Authenticator:
             found: UserCredentials = await self.store.get_user_credentials(user_id)
         except NotFoundError as exc:
             raise UnauthorizedError() from exc
-        if not found.user.enabled or claims.get("generation") != found.generation:
+        generation = claims.get("generation")
+        # GARM's claims hold a uint: Go's decoder refuses false and 0.0 (Python compares them equal to 0).
+        if not isinstance(generation, int) or isinstance(generation, bool):
+            raise UnauthorizedError()
+        if not found.user.enabled or generation != found.generation:
             raise UnauthorizedError()
         exp = claims.get("exp")
         return AuthContext(

@@ -15,6 +15,7 @@
     pygarm provider list
     pygarm user list|show|update|set-password
     pygarm events (= debug-events)    follow change events
+    pygarm demo [job]                 an offline demo: fake GitHub, test provider, runners, jobs
 
 Every client command uses the active garm-cli profile (``--profile`` or ``$PYGARM_PROFILE`` picks
 another), prints a table by default and JSON with ``--format json``, and reports failures as one line
@@ -27,7 +28,7 @@ from typing import Annotated
 
 import typer
 
-from pygarm.cli import controller, entities, events, github, logs, pools, profile, runners, users
+from pygarm.cli import controller, demo, entities, events, github, logs, pools, profile, runners, users
 from pygarm.cli._common import RootGroup, State
 from pygarm.cli.serve import serve
 
@@ -73,6 +74,7 @@ app.add_typer(users.app, name="user")
 app.command("events")(events.events)
 app.command("debug-events", help="The same as `events`, under garm-cli's name.")(events.events)
 app.command("debug-log")(logs.debug_log)
+app.add_typer(demo.app, name="demo")
 
 
 def main() -> None:

@@ -98,6 +98,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.hub = hub
     app.state.read_changes_after = db.read_changes_after
     app.state.pruned_through = db.pruned_through
+    app.state.log_last_seq = db.last_seq
     access_guard = AccessGuard(hub, store.user_token_still_valid)
     access_guard.start()
     notify_listener = None

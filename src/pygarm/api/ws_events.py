@@ -39,7 +39,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from pygarm.api.errors import error_response
 from pygarm.events.extensions import (
+    SINCE_BEYOND_HEAD,
     InvalidStreamOptions,
     Replay,
     ResumeUnavailable,
@@ -343,12 +345,20 @@ async def events_websocket(websocket: WebSocket) -> None:
     try:
         options = parse_stream_options(websocket.query_params)
     except InvalidStreamOptions as exc:
-        await websocket.send_denial_response(_plain_error(f"Bad Request: {exc}", 400))
+        await websocket.send_denial_response(error_response(400, "Bad Request", str(exc)))
         return
     principal = await authenticate(websocket)
     if principal is None or not await check_origin(websocket):
         return
     hub: Hub = websocket.app.state.hub
+    if options.since is not None:
+        head = await log_head(websocket.app, hub)
+        if options.since > head:
+            # A resume point the log never reached: the client's state came from another (or a restored)
+            # database, so resuming would silently mix two histories (issue 8 #10).
+            details = f"{SINCE_BEYOND_HEAD}: since {options.since} > head {head}"
+            await websocket.send_denial_response(error_response(400, "Bad Request", details))
+            return
     guard: AccessGuard | None = getattr(websocket.app.state, "access_guard", None)
     await websocket.accept()
     subscription = hub.subscribe(f"ws-event-watcher-{principal.user_id}-{secrets.token_hex(4)}")
@@ -363,6 +373,15 @@ async def events_websocket(websocket: WebSocket) -> None:
     finally:
         if guard is not None:
             guard.unregister(principal.user_id, subscription)
+
+
+async def log_head(app: Any, hub: Hub) -> int:
+    """The highest ``seq`` the change log ever reached: its newest row, what retention deleted, or what the
+    hub has dispatched, whichever is largest (another process may have committed past the hub)."""
+    state = app.state
+    logged: int = await state.log_last_seq()
+    pruned: int = await state.pruned_through()
+    return max(hub.last_seq, logged, pruned)
 
 
 def _render_with_seq(delivery: Delivery) -> str:

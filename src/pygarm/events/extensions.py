@@ -26,6 +26,10 @@ from pygarm.events.filters import CompiledFilter
 REPLAY_BATCH = 500
 """Logged changes read per round while replaying a resume."""
 
+SINCE_BEYOND_HEAD = "resume point is beyond the head of the change log"
+"""Start of the 400 ``details`` for ``?since=N`` with N past the log's head (issue 8 #10): the client's
+state came from another or a restored database; it must reload over REST instead of resuming."""
+
 _TRUE = frozenset({"1", "t", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "f", "false", "no", "off"})
 

@@ -9,7 +9,9 @@ Choosing events, like ``garm-cli debug-events`` and more:
 
 Output: each event as one line of GARM's JSON, exactly as received, so ``pygarm events | jq`` works;
 ``--pretty`` prints a readable live view instead. ``--reconnect`` survives server restarts and network
-drops, and warns on stderr that events during the gap may have been missed. Ctrl-C ends it (exit 0).
+drops, and warns on stderr that events during the gap may have been missed. Ctrl-C ends it (exit 0),
+as does ``--count N`` after N events; any other end is reported on stderr with its close code and reason
+(exit 1), also a normal close by a server that shuts down.
 """
 
 from __future__ import annotations
@@ -126,8 +128,9 @@ def events(
 
     received = 0
     with client(ctx) as garm:
+        stream = garm.events(spec, reconnect=reconnect, on_gap=on_gap)
         try:
-            for event in garm.events(spec, reconnect=reconnect, on_gap=on_gap):
+            for event in stream:
                 if pretty:
                     out.print(pretty_line(event))
                 else:
@@ -142,3 +145,9 @@ def events(
             return
         except BrokenPipeError:  # `pygarm events | head -1`: the reader left, so do we
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return
+    # The server closed normally (e.g. it shut down) although the user asked for more: say so, exit 1.
+    ended = stream.state.ended_by
+    code = f"code {ended.code}" if ended else "no close frame"
+    reason = f": {ended.reason}" if ended and ended.reason else ""
+    raise CliError(f"the server closed the events stream ({code}{reason})")

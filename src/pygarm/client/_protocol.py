@@ -320,6 +320,8 @@ class StreamState:
         self._events_since_open = 0
         self.connections = 0
         self.gaps: list[Gap] = []
+        self.ended_by: EventsClosedOK | None = None
+        """The normal close that ended the stream quietly (a caller may still want to say why)."""
 
     def remember_filter(self, message: bytes) -> None:
         self.filter_message = message
@@ -354,6 +356,7 @@ class StreamState:
                 self._delays = self._delays_factory()
             return self._lost(error)
         if isinstance(error, EventsClosedOK):
+            self.ended_by = error
             return None
         raise error
 

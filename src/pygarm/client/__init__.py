@@ -16,7 +16,17 @@
 """
 
 from pygarm.client._core import UNSET, Unset, make_request
-from pygarm.client._protocol import EVENTS_PATH, Event, EventPayload, FilterSpec, Gap, backoff, build_filter
+from pygarm.client._protocol import (
+    EVENTS_PATH,
+    Event,
+    EventPayload,
+    FilterSpec,
+    Gap,
+    MatchSpec,
+    backoff,
+    build_filter,
+)
+from pygarm.client._resume import Control, StreamOptions, decode_control
 from pygarm.client.errors import (
     APIError,
     ConnectError,
@@ -27,6 +37,7 @@ from pygarm.client.errors import (
     FilterRejected,
     GarmClientError,
     HandshakeError,
+    ResumeUnavailable,
 )
 from pygarm.client.events import BINARY_MESSAGE, TEXT_MESSAGE, AsyncEventStream, EventReader, EventStream
 from pygarm.client.profiles import Profile, ProfileError, ProfileFile
@@ -41,6 +52,7 @@ __all__ = [
     "AsyncEventStream",
     "AsyncGarmClient",
     "ConnectError",
+    "Control",
     "DecodeError",
     "Event",
     "EventPayload",
@@ -55,11 +67,15 @@ __all__ = [
     "GarmClient",
     "GarmClientError",
     "HandshakeError",
+    "MatchSpec",
     "Profile",
     "ProfileError",
     "ProfileFile",
+    "ResumeUnavailable",
+    "StreamOptions",
     "Unset",
     "backoff",
     "build_filter",
+    "decode_control",
     "make_request",
 ]

@@ -12,7 +12,9 @@ moves frames and sleeps. It asks :class:`StreamState` what to do at each step:
 
 Why a reconnect can lose events: GARM has no replay. Events committed while no socket is subscribed
 are never sent to this client, so each reconnect is reported as a :class:`Gap` (logged as a warning by
-default) and the caller decides whether to re-list what it cares about over REST.
+default) and the caller decides whether to re-list what it cares about over REST. A pygarm server can
+replay: with ``resume`` the state's :class:`~pygarm.client._resume.Position` remembers the last ``seq``
+and each reconnect asks for ``since=`` it, which is not a gap (``client/_resume.py``).
 
 Frame decoding (:func:`decode_event`), URL rules (:func:`events_url`), the filter message
 (:func:`build_filter`) and the backoff (:func:`backoff`) are plain functions for the same reason: the
@@ -32,6 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from pygarm.client._resume import CLOSE_RESUME_UNAVAILABLE, Position, StreamOptions, with_query
 from pygarm.client.errors import (
     ConnectError,
     EventsClosed,
@@ -40,6 +43,7 @@ from pygarm.client.errors import (
     FilterRejected,
     GarmClientError,
     HandshakeError,
+    ResumeUnavailable,
 )
 from pygarm.events.change import EntityType, Operation
 from pygarm.events.filters import EventFilter, FilterMessage
@@ -146,8 +150,12 @@ FilterSpec: TypeAlias = (
 )
 """What ``events(filters=...)`` accepts; see :func:`build_filter`."""
 
+MatchValue: TypeAlias = str | int | float | bool
+MatchSpec: TypeAlias = Mapping[str, MatchValue | Iterable[MatchValue]] | None
+"""Field filters (pygarm's ``match``): payload field → value or values; see :func:`add_match`."""
 
-def build_filter(spec: FilterSpec) -> bytes:
+
+def build_filter(spec: FilterSpec, *, match: MatchSpec = None) -> bytes:
     """The filter message to send, from any of these:
 
     * ``None``: everything (``{"send-everything":true}``);
@@ -157,8 +165,11 @@ def build_filter(spec: FilterSpec) -> bytes:
     * ``str``/``bytes``: raw JSON sent verbatim, as ``garm-cli debug-events --filters`` does (the server
       validates it; a rejection ends the stream with :class:`FilterRejected`).
 
-    Everything but raw JSON is validated here, so a typo fails before any socket is opened.
+    Everything but raw JSON is validated here, so a typo fails before any socket is opened. ``match``
+    adds pygarm's field filters to every filter (:func:`add_match`).
     """
+    if match:
+        return add_match(build_filter(spec), match)
     if spec is None:
         return FilterMessage(send_everything=True).encode()
     if isinstance(spec, bytes):
@@ -180,6 +191,33 @@ def build_filter(spec: FilterSpec) -> bytes:
     if not filters:
         raise ValueError("invalid events filter: no entity types given")
     return FilterMessage(filters=filters).encode()
+
+
+def add_match(message: bytes, match: Mapping[str, MatchValue | Iterable[MatchValue]]) -> bytes:
+    """``message`` with ``"match": {field: value or [values]}`` in each of its filters (pygarm's field
+    filters: AND across fields, OR within a list; GARM ignores the key). ``send-everything`` becomes
+    one filter per entity type, so the match applies to all of them."""
+    rules: dict[str, MatchValue | list[MatchValue]] = {}
+    for name, value in match.items():
+        values = [value] if isinstance(value, (str, int, float, bool)) else list(value)
+        if not name or not values or not all(isinstance(v, (str, int, float, bool)) for v in values):
+            raise ValueError(
+                f"invalid match for {name!r}: expected a string, number, boolean or a list of them"
+            )
+        rules[name] = values[0] if len(values) == 1 else values
+    try:
+        document = orjson.loads(message)
+    except orjson.JSONDecodeError:
+        raise ValueError("invalid events filter: match needs a JSON filter message") from None
+    if not isinstance(document, dict):
+        raise ValueError("invalid events filter: match needs a JSON filter message")
+    filters = document.get("filters") or []
+    if document.get("send-everything") is True:
+        filters = [{"entity-type": entity.value} for entity in EntityType]
+    if not isinstance(filters, list) or not filters:
+        raise ValueError("invalid events filter: match needs at least one entity type")
+    out = [{**item, "match": rules} for item in filters if isinstance(item, dict)]
+    return orjson.dumps({"filters": out})
 
 
 def parse_entity_filter(text: str) -> EventFilter:
@@ -259,6 +297,8 @@ def closed_error(code: int | None, reason: str = "", server_message: str = "") -
     """What a close means: GARM's filter rejection, a normal close, or a failure."""
     if server_message in FILTER_REJECTIONS:
         return FilterRejected(code, reason, server_message)
+    if code == CLOSE_RESUME_UNAVAILABLE:
+        return ResumeUnavailable(code, reason, server_message)
     if code in NORMAL_CLOSE_CODES:
         return EventsClosedOK(code, reason, server_message)
     return EventsClosedError(code, reason, server_message)
@@ -266,7 +306,7 @@ def closed_error(code: int | None, reason: str = "", server_message: str = "") -
 
 def is_retryable(error: GarmClientError) -> bool:
     """Worth reconnecting after? Auth and filter problems are not; network and server trouble is."""
-    if isinstance(error, FilterRejected):
+    if isinstance(error, (FilterRejected, ResumeUnavailable)):
         return False
     if isinstance(error, HandshakeError):
         return error.status not in FATAL_HANDSHAKE_STATUSES
@@ -296,6 +336,8 @@ class StreamState:
 
     ``filter_message`` is re-sent after every handshake. The GARM-style reader starts without one and
     records what the caller writes (:meth:`remember_filter`), so a reconnect restores it too.
+    ``options`` are pygarm's extensions (:class:`~pygarm.client._resume.StreamOptions`); with
+    ``resume`` each reconnect continues from :attr:`position` and is not a gap.
     """
 
     def __init__(
@@ -306,9 +348,12 @@ class StreamState:
         delays: Callable[[], Iterator[float]] = backoff,
         on_gap: Callable[[Gap], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        options: StreamOptions | None = None,
     ) -> None:
         self.filter_message = filter_message
-        self.reconnect = reconnect
+        self.options = options or StreamOptions()
+        self.position = Position(self.options)
+        self.reconnect = reconnect or self.options.resume
         self._delays_factory = delays
         self._delays = delays()
         self._on_gap = on_gap or (lambda gap: log.warning("%s", gap.describe()))
@@ -326,11 +371,18 @@ class StreamState:
     def remember_filter(self, message: bytes) -> None:
         self.filter_message = message
 
+    def url(self, base: str) -> str:
+        """The URL of the next connection attempt: ``base`` with the extensions' query."""
+        return with_query(base, self.position.query())
+
     def opened(self) -> bytes | None:
         """A handshake succeeded. Returns the filter to send now (``None``: send nothing)."""
         self.connections += 1
         self._server_message = ""
         self._events_since_open = 0
+        continues = self.position.opened()
+        if continues and self.connections > 1:
+            self._lost_at = None  # resumed from a position or a fresh snapshot: nothing was missed
         if self._lost_at is not None:
             gap = Gap(self._lost_at, self._clock(), self._attempts, self._lost_cause)
             self.gaps.append(gap)
@@ -344,6 +396,7 @@ class StreamState:
         head = data[:1]
         if head in ("{", b"{"):
             self._events_since_open += 1
+            self.position.observe(data.encode() if isinstance(data, str) else data)
             return
         self._server_message = (data.decode("utf-8", "replace") if isinstance(data, bytes) else data).strip()
 
@@ -351,6 +404,9 @@ class StreamState:
         """The socket closed after being open ``open_for_s`` seconds. Returns the delay before the next
         attempt, ``None`` to end quietly (normal close, no reconnect), or raises the closing error."""
         error = closed_error(code, reason, self._server_message)
+        if isinstance(error, ResumeUnavailable) and self.options.resnapshot:
+            self.position.forget()
+            return self._lost(error)
         if self.reconnect and is_retryable(error):
             if open_for_s >= STABLE_AFTER_S or self._events_since_open:
                 self._delays = self._delays_factory()

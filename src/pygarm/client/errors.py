@@ -10,7 +10,8 @@
     └── EventsClosed             the events stream ended: .code, .reason
         ├── EventsClosedOK       a normal close (1000/1001), e.g. the server shut down cleanly
         └── EventsClosedError    anything else: an abnormal drop, a pygarm close code in the 4000s
-            └── FilterRejected   the server refused the filter ("invalid filter", ...)
+            ├── FilterRejected   the server refused the filter ("invalid filter", ...)
+            └── ResumeUnavailable  4001: the change log no longer reaches back to the resume point
 
 Why the split between the two closed errors: a caller that reconnects wants to tell "the server said
 goodbye" from "something broke", exactly as ``websockets`` separates ``ConnectionClosedOK`` from
@@ -30,6 +31,7 @@ __all__ = [
     "FilterRejected",
     "GarmClientError",
     "HandshakeError",
+    "ResumeUnavailable",
 ]
 
 
@@ -102,3 +104,8 @@ class EventsClosedError(EventsClosed):
 
 class FilterRejected(EventsClosedError):
     """The server answered the filter with ``invalid filter`` / ``failed to unmarshal filter`` and closed."""
+
+
+class ResumeUnavailable(EventsClosedError):
+    """Closed with 4001: retention pruned the change log past the ``since`` the client resumed from, so
+    the events in between are gone. Reload the state (or use a snapshot) and subscribe again."""

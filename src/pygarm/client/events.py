@@ -16,7 +16,6 @@ and deflate costs memory on both ends (docs/design.md#memory-per-connection). Se
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import threading
 import time
@@ -44,9 +43,19 @@ from pygarm.client._protocol import (
     decode_event,
     events_url,
 )
+from pygarm.client._resume import StreamOptions
 from pygarm.client.errors import ConnectError, GarmClientError, HandshakeError
 
-__all__ = ["BINARY_MESSAGE", "TEXT_MESSAGE", "AsyncEventStream", "EventReader", "EventStream"]
+__all__ = [
+    "BINARY_MESSAGE",
+    "OPENED",
+    "TEXT_MESSAGE",
+    "AsyncEventStream",
+    "EventReader",
+    "EventStream",
+    "async_frames",
+    "sync_frames",
+]
 
 log = logging.getLogger("pygarm.client.events")
 
@@ -54,6 +63,8 @@ TEXT_MESSAGE: Final = 1
 """gorilla/websocket's ``TextMessage``: the ``message_type`` the handler receives for text frames."""
 BINARY_MESSAGE: Final = 2
 """gorilla/websocket's ``BinaryMessage``."""
+OPENED: Final = 0
+"""Not a frame: what the frame generators yield when a connection has opened (and sent its filter)."""
 
 
 _CONNECT_FAILURES: Final = (OSError, TimeoutError, WebSocketException)
@@ -140,13 +151,24 @@ class _Stream:
         reconnect: bool = False,
         on_gap: Callable[[Gap], None] | None = None,
         delays: Callable[[], Iterator[float]] = backoff,
+        options: StreamOptions | None = None,
     ) -> None:
         self.url = url
         self._token = token
         self.state = StreamState(
-            filter_message=filter_message, reconnect=reconnect, on_gap=on_gap, delays=delays
+            filter_message=filter_message,
+            reconnect=reconnect,
+            on_gap=on_gap,
+            delays=delays,
+            options=options,
         )
         self._prepare()
+
+    @property
+    def last_seq(self) -> int | None:
+        """The resume point: the ``seq`` up to which everything the filter selects was received (with
+        ``resume``, ``seq``, ``since`` or ``snapshot``; ``None`` before the first)."""
+        return self.state.position.seq
 
     def _prepare(self) -> None:
         """What a face keeps besides the state; called last by ``__init__`` (the blocking face adds
@@ -161,37 +183,51 @@ class AsyncEventStream(_Stream):
     ``FilterRejected`` or ``EventsClosedError`` otherwise. With ``reconnect=True`` it reconnects after
     drops and server restarts (the first connection must succeed), re-sends the filter, and reports each
     :class:`~pygarm.client._protocol.Gap` to ``on_gap`` (default: a logged warning). ``delays`` makes the
-    iterator of waits between attempts (default: :func:`~pygarm.client.backoff`).
+    iterator of waits between attempts (default: :func:`~pygarm.client.backoff`). ``options`` asks a
+    pygarm server for its extensions; with ``resume`` a reconnect continues from :attr:`last_seq`
+    (``since=``) with no gap and no duplicate, and a 4001 raises ``ResumeUnavailable``.
     """
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._run()
 
     async def _run(self) -> AsyncIterator[Event]:
-        while True:
-            try:
-                ws = await _open_async(self.url, self._token)
-            except GarmClientError as exc:
-                await asyncio.sleep(self.state.failed(exc))
-                continue
-            opened_at = time.monotonic()
-            try:
-                message = self.state.opened()
-                if message is not None:
-                    await ws.send(message, text=True)
-                async for frame in ws:
-                    self.state.received(frame)
-                    event = decode_event(frame)
-                    if event is not None:
-                        yield event
-            except ConnectionClosed:
-                pass  # read the close code below
-            finally:
-                await ws.close()
-            delay = self.state.closed(ws.close_code, ws.close_reason or "", time.monotonic() - opened_at)
-            if delay is None:
-                return
-            await asyncio.sleep(delay)
+        async for kind, frame in async_frames(self.url, self._token, self.state):
+            if kind == TEXT_MESSAGE:
+                event = decode_event(frame)
+                if event is not None:
+                    yield event
+
+
+async def async_frames(url: str, token: str, state: StreamState) -> AsyncIterator[tuple[int, bytes]]:
+    """``(message_type, data)`` for every frame, across reconnects, until the state ends the stream;
+    ``(OPENED, b"")`` each time a connection opens (and its filter was sent)."""
+    while True:
+        try:
+            ws = await _open_async(state.url(url), token)
+        except GarmClientError as exc:
+            await asyncio.sleep(state.failed(exc))
+            continue
+        opened_at = time.monotonic()
+        try:
+            message = state.opened()
+            if message is not None:
+                await ws.send(message, text=True)
+            yield OPENED, b""
+            async for frame in ws:
+                state.received(frame)
+                if isinstance(frame, str):
+                    yield TEXT_MESSAGE, frame.encode()
+                else:
+                    yield BINARY_MESSAGE, bytes(frame)
+        except ConnectionClosed:
+            pass  # read the close code below
+        finally:
+            await ws.close()
+        delay = state.closed(ws.close_code, ws.close_reason or "", time.monotonic() - opened_at)
+        if delay is None:
+            return
+        await asyncio.sleep(delay)
 
 
 class EventStream(_Stream):
@@ -200,8 +236,7 @@ class EventStream(_Stream):
     :meth:`close` (from any thread) ends the iteration quietly."""
 
     def __iter__(self) -> Iterator[Event]:
-        dial = functools.partial(_open_sync, self.url, self._token)
-        for kind, data in _sync_frames(dial, self.state, self._socket):
+        for kind, data in sync_frames(self.url, self._token, self.state, self._socket):
             if kind == TEXT_MESSAGE:
                 event = decode_event(data)
                 if event is not None:
@@ -215,22 +250,25 @@ class EventStream(_Stream):
         self._socket.stop()
 
 
-def _sync_frames(
-    dial: Callable[[], SyncConnection],
+def sync_frames(
+    url: str,
+    token: str,
     state: StreamState,
     socket: _SyncSocket,
     *,
     first: SyncConnection | None = None,
 ) -> Iterator[tuple[int, bytes]]:
     """``(message_type, data)`` for every frame, across reconnects, until the state ends the stream or
-    ``socket`` is stopped. Shared by :class:`EventStream` and :class:`EventReader`; the reader passes the
-    connection it opened (and reported to the state) in ``start()`` as ``first``."""
+    ``socket`` is stopped, and ``(OPENED, b"")`` each time a connection opens. Shared by
+    :class:`EventStream`, :class:`EventReader` and the state mirror; each connection goes to the URL
+    the state names for it (``state.url(url)``). The reader passes the connection
+    it opened (and reported to the state) in ``start()`` as ``first``."""
     stopping = socket.stopping
     ws: SyncConnection | None = first
     while not stopping.is_set():
         if ws is None:
             try:
-                ws = dial()
+                ws = _open_sync(state.url(url), token)
             except GarmClientError as exc:
                 if stopping.wait(state.failed(exc)):
                     return
@@ -243,6 +281,7 @@ def _sync_frames(
         try:
             if resend is not None:
                 ws.send(resend, text=True)
+            yield OPENED, b""
             for frame in ws:
                 state.received(frame)
                 if isinstance(frame, str):
@@ -273,8 +312,12 @@ class EventReader:
         reader.wait()                                    # until the server closes, stop(), or Ctrl-C
 
     As in GARM, only the host of ``base_url`` is used and ``path`` is absolute. With ``reconnect=True``
-    the last text message written is re-sent after each reconnect and gaps go to ``on_gap``. ``error``
-    holds what ended the stream, if it did not end normally.
+    the last text message written is re-sent after each reconnect and gaps go to ``on_gap``. With
+    ``resume=True`` (pygarm servers) it also asks for ``seq`` and filter acknowledgements, and each
+    reconnect continues from the last ``seq`` received (``since=``): no gap, no duplicate; the handler
+    then also sees pygarm's control frames. ``since``, ``snapshot``, ``ack`` and ``bookmark`` ask for
+    the other extensions (docs/events.md). ``error`` holds what ended the stream, if it did not end
+    normally (``ResumeUnavailable`` when the server pruned its log past the resume point).
     """
 
     def __init__(
@@ -287,15 +330,28 @@ class EventReader:
         reconnect: bool = False,
         on_gap: Callable[[Gap], None] | None = None,
         delays: Callable[[], Iterator[float]] = backoff,
+        resume: bool = False,
+        since: int | None = None,
+        snapshot: bool = False,
+        ack: bool = False,
+        bookmark: float | None = None,
     ) -> None:
         self.url = events_url(base_url, path, keep_prefix=False)
         self._token = token
         self._handler = handler
-        self._state = StreamState(filter_message=None, reconnect=reconnect, on_gap=on_gap, delays=delays)
+        options = StreamOptions(since=since, snapshot=snapshot, ack=ack, bookmark=bookmark, resume=resume)
+        self._state = StreamState(
+            filter_message=None, reconnect=reconnect, on_gap=on_gap, delays=delays, options=options
+        )
         self._socket = _SyncSocket()
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: GarmClientError | None = None
+
+    @property
+    def last_seq(self) -> int | None:
+        """The resume point (see :attr:`EventStream.last_seq`)."""
+        return self._state.position.seq
 
     @property
     def done(self) -> threading.Event:
@@ -307,7 +363,7 @@ class EventReader:
         with self._socket.lock:
             if self._thread is not None:
                 return
-            first = _open_sync(self.url, self._token)
+            first = _open_sync(self._state.url(self.url), self._token)
             self._socket.conn = first
             self._state.opened()
             self._thread = threading.Thread(
@@ -356,9 +412,8 @@ class EventReader:
 
     def _run(self, first: SyncConnection) -> None:
         try:
-            dial = functools.partial(_open_sync, self.url, self._token)
-            for kind, data in _sync_frames(dial, self._state, self._socket, first=first):
-                if self._handler is None:
+            for kind, data in sync_frames(self.url, self._token, self._state, self._socket, first=first):
+                if self._handler is None or kind == OPENED:
                     continue
                 try:
                     self._handler(kind, data)

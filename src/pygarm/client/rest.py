@@ -22,7 +22,8 @@ from pygarm.client import _entity_routes as e
 from pygarm.client import _routes as r
 from pygarm.client._binding import route
 from pygarm.client._core import DEFAULT_TIMEOUT_S, USER_AGENT, Call, auth_header, read_response, rest_base
-from pygarm.client._protocol import EVENTS_PATH, FilterSpec, Gap, build_filter, events_url
+from pygarm.client._protocol import EVENTS_PATH, FilterSpec, Gap, MatchSpec, build_filter, events_url
+from pygarm.client._resume import StreamOptions
 from pygarm.client.errors import ConnectError
 from pygarm.client.events import AsyncEventStream, EventStream
 from pygarm.client.profiles import ProfileFile
@@ -85,14 +86,37 @@ class _Base(Generic[HttpT, TransportT, StreamT]):
         )
 
     def events(
-        self, filters: FilterSpec = None, *, reconnect: bool = False, on_gap: GapCallback = None
+        self,
+        filters: FilterSpec = None,
+        *,
+        reconnect: bool = False,
+        on_gap: GapCallback = None,
+        resume: bool = False,
+        since: int | None = None,
+        seq: bool = False,
+        snapshot: bool = False,
+        ack: bool = False,
+        bookmark: float | None = None,
+        match: MatchSpec = None,
     ) -> StreamT:
         """Typed events, with ``for`` on the blocking client and ``async for`` on the asyncio one;
         ``filters`` as in :func:`~pygarm.client.build_filter` (default: everything). The filter is
-        checked here, before anything connects."""
-        message = build_filter(filters)
+        checked here, before anything connects.
+
+        pygarm's extensions (docs/events.md), all off by default (GARM's protocol): ``resume=True``
+        reconnects after drops and restarts and continues from the last ``seq`` received, with no gap and
+        no duplicate (``ResumeUnavailable`` if the server's log no longer reaches back); ``since=N``
+        starts after ``seq`` N; ``snapshot`` first sends the current state (operation ``snapshot``);
+        ``match`` adds field filters to every filter (``{"pool_id": id}``); ``seq``, ``ack`` and
+        ``bookmark`` as on the wire. The stream's ``last_seq`` is the position to persist."""
+        message = build_filter(filters, match=match)
+        options = StreamOptions(
+            seq=seq, since=since, snapshot=snapshot, ack=ack, bookmark=bookmark, resume=resume
+        )
         url = events_url(self.base_url, EVENTS_PATH)
-        return self._event_stream(url, self.token or "", message, reconnect=reconnect, on_gap=on_gap)
+        return self._event_stream(
+            url, self.token or "", message, reconnect=reconnect, on_gap=on_gap, options=options
+        )
 
     def _connect_error(self, exc: httpx.TransportError) -> ConnectError:
         return ConnectError(f"cannot reach {self.base_url}: {exc or type(exc).__name__}")

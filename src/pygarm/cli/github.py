@@ -149,6 +149,7 @@ def endpoint_update(
 def endpoint_delete(ctx: typer.Context, name: NameArg) -> None:
     """Delete an endpoint (refused while credentials use it)."""
     with client(ctx) as garm:
+        garm.get_github_endpoint(name)  # GARM answers a delete of an unknown one with 200: 404 first
         garm.delete_github_endpoint(name)
 
 
@@ -280,4 +281,5 @@ def credentials_update(
 def credentials_delete(ctx: typer.Context, credentials_id: CredentialsIdArg) -> None:
     """Delete credentials (refused while a repository, organization or enterprise uses them)."""
     with client(ctx) as garm:
+        garm.get_github_credentials(credentials_id)  # GARM's delete answers 200 for unknown IDs: 404 here
         garm.delete_github_credentials(credentials_id)

@@ -47,22 +47,24 @@ KINDS = {"repo": REPOSITORY, "org": ORGANIZATION, "enterprise": ENTERPRISE}
 
 
 def owner_of(pool: Pool) -> tuple[str, str]:
-    """``(level, name)`` of the entity a pool belongs to."""
+    """``(belongs to, level)``: the name of the entity a pool belongs to and its kind, as garm-cli's
+    "Belongs to" and "Level" columns (``garm@v0.1.5 cmd/garm-cli/cmd/pool.go:478``)."""
     if pool.repo_id:
-        return "repo", pool.repo_name or pool.repo_id
+        return pool.repo_name or pool.repo_id, "repo"
     if pool.org_id:
-        return "org", pool.org_name or pool.org_id
+        return pool.org_name or pool.org_id, "org"
     if pool.enterprise_id:
-        return "enterprise", pool.enterprise_name or pool.enterprise_id
+        return pool.enterprise_name or pool.enterprise_id, "enterprise"
     return "", ""
 
 
 def pool_tags(pool: Pool) -> list[str]:
-    return sorted(tag.name for tag in pool.tags or [])
+    """The labels in the order the server returns them, as garm-cli prints them."""
+    return [tag.name for tag in pool.tags or []]
 
 
 def pool_rows(pool: Pool) -> list[tuple[str, Any]]:
-    level, name = owner_of(pool)
+    name, level = owner_of(pool)
     rows: list[tuple[str, Any]] = [
         ("ID", pool.id),
         ("Provider Name", pool.provider_name),
@@ -258,4 +260,5 @@ def update(
 def delete(ctx: typer.Context, pool_id: PoolIdArg) -> None:
     """Delete a pool (refused while it has runners)."""
     with client(ctx) as garm:
+        garm.get_pool(pool_id)  # GARM answers a delete of an unknown pool with 200: fail with its 404
         garm.delete_pool(pool_id)

@@ -30,6 +30,7 @@ from pygarm.api import (
     jobs,
     metadata,
     pools,
+    ui,
     users,
     webhooks,
     ws_events,
@@ -228,6 +229,7 @@ def create_app(settings: Settings, **state: Any) -> FastAPI:
         _mount_flat(app, module.router, API_PREFIX)
     _mount_flat(app, webhooks.router, "")  # absolute /webhooks paths, no auth
     _mount_flat(app, _catch_all_router(), "")
+    ui.mount(app)
     return app
 
 

@@ -18,6 +18,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from pygarm.api.errors import AUTHENTICATION_FAILED, INIT_REQUIRED, URLS_REQUIRED
 from pygarm.api.responses import GoJSONResponse
+from pygarm.api.ui import session_token
 from pygarm.config import Settings
 from pygarm.errors import GarmError, UnauthorizedError
 from pygarm.runner.auth import AuthContext, Authenticator
@@ -54,10 +55,11 @@ def get_store(conn: HTTPConnection) -> Store:
 
 def bearer_token(conn: HTTPConnection) -> str | None:
     """GARM splits the header on single spaces and takes the second of exactly two parts; the first
-    word is not checked (docs/garm-protocol.md#websocket-auth)."""
+    word is not checked (docs/garm-protocol.md#websocket-auth). Without the header, the dashboard's
+    session cookie counts where :func:`pygarm.api.ui.session_token` allows it."""
     header = conn.headers.get("authorization")
     if header is None:
-        return None
+        return session_token(conn)  # the dashboard's cookie, where it may stand in (api/ui.py)
     parts = header.split(" ")
     return parts[1] if len(parts) == 2 else None
 

@@ -36,6 +36,7 @@ from pygarm.api import (
     ws_events,
     ws_logs,
 )
+from pygarm.api.bodylimit import BodyLimit
 from pygarm.api.deps import AdminUser, AppContext, AuthRejected, authenticate_ws, handle_auth_rejected
 from pygarm.api.errors import NOT_FOUND_ROUTE, handle_garm_error, handle_unexpected_error
 from pygarm.api.pathguard import PathGuard
@@ -219,6 +220,7 @@ def create_app(settings: Settings, **state: Any) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(Exception, handle_unexpected_error)
     app.add_middleware(PathGuard)
+    app.add_middleware(BodyLimit)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:

@@ -6,9 +6,10 @@
 
 1. empty body → 400 ``missing job data``; undecodable → 400 ``invalid request``
    (docs/garm-protocol.md#webhook-dispatch step 1);
-2. ``workflow_job.html_url`` → ``scheme://host`` (``url.ParseRequestURI``; unparsable → 500), which must
-   equal an endpoint's ``base_url`` exactly, else 404 ``no endpoint found for job``
-   (docs/garm-protocol.md#webhook-dispatch step 2);
+2. ``workflow_job.html_url`` → ``scheme://host`` (``url.ParseRequestURI``), which must equal an endpoint's
+   ``base_url`` exactly, else 404 ``no endpoint found for job`` (docs/garm-protocol.md#webhook-dispatch
+   step 2). An unparsable or missing URL (a body of ``{}`` or ``null``) is 400 ``invalid job url``, where
+   GARM answers 500 (``docs/compatibility.md``): anyone can post to this route;
 3. the entity by ``X-GitHub-Hook-Installation-Target-Type`` (``repository``/``organization``/``business``,
    else 400 ``cannot handle hook target type <v>``), looked up case-insensitively on that endpoint; an
    unknown entity is ignored (200) (docs/garm-protocol.md#webhook-dispatch step 3);
@@ -42,7 +43,7 @@ from typing import Any, Final, Protocol
 import orjson
 from pydantic import ValidationError
 
-from pygarm.errors import BadRequestError, GarmError, NotFoundError, UnauthorizedError
+from pygarm.errors import BadRequestError, NotFoundError, UnauthorizedError
 from pygarm.params.github_webhook import WorkflowJobPayload
 from pygarm.params.models import Job
 from pygarm.params.storable import require_storable
@@ -72,6 +73,8 @@ COMPLETED_MEMORY_SIZE: Final = 10_000
 COMPLETED_MEMORY_SECONDS: Final = 6 * 3600
 """How long a completed job ID is remembered; GitHub's delayed deliveries arrive within minutes."""
 
+INVALID_JOB_URL: Final = "invalid job url"
+
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 _PORT = re.compile(r":\d*$")
 
@@ -85,27 +88,28 @@ class PoolManagerRegistryLike(Protocol):
 
 
 def request_uri_base(raw: str) -> str:
-    """``scheme://host`` of ``url.ParseRequestURI(raw)`` as GARM formats it; GarmError (500) when Go's
-    parser would fail (empty, relative, control characters, a bad port)."""
+    """``scheme://host`` of ``url.ParseRequestURI(raw)`` as GARM formats it; BadRequestError (400
+    ``invalid job url``) when Go's parser would fail (empty, relative, control characters, a bad port),
+    where GARM answers 500."""
     if not raw or any(ord(char) < 0x20 or char == "\x7f" for char in raw):
-        raise GarmError("invalid job url")
+        raise BadRequestError(INVALID_JOB_URL)
     scheme = ""
     rest = raw
     match = _SCHEME.match(raw)
     if match:
         scheme, rest = match.group(1).lower(), raw[match.end() :]
     elif raw.startswith(":"):
-        raise GarmError("invalid job url")
+        raise BadRequestError(INVALID_JOB_URL)
     rest = rest.partition("?")[0]
     if not rest.startswith("/"):
-        raise GarmError("invalid job url")
+        raise BadRequestError(INVALID_JOB_URL)
     host = ""
     if scheme and rest.startswith("//"):
         authority = rest[2:].partition("/")[0]
         host = authority.rpartition("@")[2]
         port = _PORT.search(host)
         if ":" in host and not host.endswith("]") and port is None:
-            raise GarmError("invalid job url")
+            raise BadRequestError(INVALID_JOB_URL)
     return f"{scheme}://{host}"
 
 

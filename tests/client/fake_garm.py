@@ -33,6 +33,7 @@ class FakeGarm:
     close_codes: list[int | None] = field(default_factory=list)
     connections: int = 0
     offered_extensions: list[str | None] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def handle(self, connection: ServerConnection) -> None:
@@ -47,6 +48,7 @@ class FakeGarm:
 
     def check_token(self, connection: ServerConnection, request: Request) -> Response | None:
         self.offered_extensions.append(request.headers.get("Sec-WebSocket-Extensions"))
+        self.paths.append(request.path)
         if request.headers.get("Authorization") != f"Bearer {GOOD_TOKEN}":
             response = connection.respond(401, AUTH_FAILED)
             response.headers = Headers(

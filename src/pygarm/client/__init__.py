@@ -9,6 +9,8 @@
             print(repo.owner, repo.name)
         for event in garm.events(filters={"pool": None}, reconnect=True):
             print(event.entity_type, event.operation, event.payload.id)
+        with StateMirror(garm, filters=["pool"]) as mirror:   # snapshot + events, kept current
+            print(len(mirror.state["pool"]), "pools")
 
 ``AsyncGarmClient`` has the same methods as coroutines (``async for event in garm.events(...)``), and
 :class:`EventReader` is GARM's own handler-style reader. Errors are one tree under
@@ -40,6 +42,7 @@ from pygarm.client.errors import (
     ResumeUnavailable,
 )
 from pygarm.client.events import BINARY_MESSAGE, TEXT_MESSAGE, AsyncEventStream, EventReader, EventStream
+from pygarm.client.mirror import AsyncStateMirror, StateMirror
 from pygarm.client.profiles import Profile, ProfileError, ProfileFile
 from pygarm.client.rest import AsyncGarmClient, GarmClient
 
@@ -51,6 +54,7 @@ __all__ = [
     "APIError",
     "AsyncEventStream",
     "AsyncGarmClient",
+    "AsyncStateMirror",
     "ConnectError",
     "Control",
     "DecodeError",
@@ -72,6 +76,7 @@ __all__ = [
     "ProfileError",
     "ProfileFile",
     "ResumeUnavailable",
+    "StateMirror",
     "StreamOptions",
     "Unset",
     "backoff",

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
@@ -147,10 +148,14 @@ def test_readme_tour_shows_runner_and_job_events(tour: Tour) -> None:
         tour.wait_for(f"{follower.command!r} to connect", lambda f=follower: tour.connected(f))
 
     outputs = [tour.run(command) for command in terminal3[1:]]
-    before, job, after = outputs
+    before, job, after, password = outputs
     assert before.count(" idle ") == 2, before
     assert re.search(r"job \d+: completed", job), job
     assert after.count(" idle ") >= 1, after
+
+    login = {"username": "admin", "password": password.strip()}
+    signed_in = httpx.post(f"http://127.0.0.1:{tour.port}/api/v1/auth/login", json=login, timeout=10)
+    assert signed_in.status_code == 200, "the printed password signs in (the dashboard's form does the same)"
 
     pretty, filtered, python_reader = followers
 

@@ -50,6 +50,7 @@ In another terminal:
   pygarm events --pretty        follow every change as it happens
   pygarm runner list            the runners the pool manager created
   pygarm demo job               a GitHub job: queued -> in_progress -> completed
+Dashboard: {url}/ui/ (user admin; `pygarm demo password` prints the password).
 Ctrl-C here stops the demo."""
 
 
@@ -93,7 +94,8 @@ def demo(
             state.save(files.state)
             agent.start()
             _say(f"server {base_url}, fake GitHub {github.base_url}, files in {files.root}")
-            typer.echo(NEXT_STEPS.format(pool=state.pool_id, idle=core.MIN_IDLE_RUNNERS), err=True)
+            steps = NEXT_STEPS.format(pool=state.pool_id, idle=core.MIN_IDLE_RUNNERS, url=base_url)
+            typer.echo(steps, err=True)
         except core.DemoError as exc:
             failure.append(str(exc))
             server.should_exit = True
@@ -122,5 +124,16 @@ def job(
     try:
         state = core.DemoState.load(_demo_dir(directory) / core.STATE_FILE)
         core.run_job(state, _say, run_seconds=run_seconds)
+    except core.DemoError as exc:
+        raise CliError(str(exc)) from None
+
+
+@app.command("password")
+def password(directory: DirOption = None) -> None:
+    """Print the demo admin's password (for the dashboard's login form)."""
+    from pygarm.testing import demo as core
+
+    try:
+        typer.echo(core.DemoState.load(_demo_dir(directory) / core.STATE_FILE).admin_password)
     except core.DemoError as exc:
         raise CliError(str(exc)) from None

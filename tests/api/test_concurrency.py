@@ -56,13 +56,13 @@ async def _run(app: FastAPI, admin_client: httpx.AsyncClient, base_url: str, hea
     log = ChangeLog(app)
     await log.mark()
 
-    async def writer(seed: int) -> list[int]:
+    async def writer(seed: int) -> list[httpx.Response]:
         async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as http:
             return await updates(http, seed)
 
-    async def updates(http: httpx.AsyncClient, seed: int) -> list[int]:
+    async def updates(http: httpx.AsyncClient, seed: int) -> list[httpx.Response]:
         rng = random.Random(seed)
-        statuses = []
+        responses = []
         for n in range(UPDATES_PER_WRITER):
             choice = (seed + n) % 4
             if choice == 0:
@@ -81,19 +81,29 @@ async def _run(app: FastAPI, admin_client: httpx.AsyncClient, base_url: str, hea
                 body = {
                     "max_runners": rng.randint(1, 10),
                     "min_idle_runners": 0,
-                    "tags": [f"t{rng.randint(0, 3)}"],
+                    "tags": [f"t{rng.randint(0, 3)}", f"w{seed}n{n}"],  # the second makes it unique
                 }
                 response = await http.put(path, json=body)
-            statuses.append(response.status_code)
-        return statuses
+            responses.append(response)
+        return responses
 
     results = await asyncio.gather(*(writer(seed) for seed in range(WRITERS)))
-    statuses = Counter(status for result in results for status in result)
+    statuses = Counter(response.status_code for result in results for response in result)
     assert statuses == Counter({200: WRITERS * UPDATES_PER_WRITER})
 
     changes = await log.new()
     assert len(changes) == WRITERS * UPDATES_PER_WRITER
-    assert [c.seq for c in changes] == sorted({c.seq for c in changes})
+    # Commit order: a writer sends its next update only after the previous one answered (committed), so
+    # that one's change must have the lower seq. A pool update's response body is its change's payload,
+    # unique through its writer-and-step tag.
+    pool_changes = [change for change in changes if change.entity_type.value == "pool"]
+    seq_by_payload = {change.payload: change.seq for change in pool_changes}
+    assert len(seq_by_payload) == len(pool_changes)
+    for result in results:
+        pool_updates = [r for r in result if r.url.path.split("/")[-2] == "pools"]
+        assert len(pool_updates) == UPDATES_PER_WRITER // 2
+        seqs = [seq_by_payload[response.content[:-1]] for response in pool_updates]
+        assert seqs == sorted(set(seqs)), seqs
     assert {c.operation.value for c in changes} == {"update"}
     last_by_object: dict[str, bytes] = {}
     for change in changes:

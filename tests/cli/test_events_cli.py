@@ -19,7 +19,7 @@ import pytest
 from pygarm.client import GarmClient, Profile, ProfileFile
 from pygarm.config import Settings
 from tests.cli.conftest import Cli
-from tests.client.events_probe import Probe, requires_events_route
+from tests.client.events_probe import Probe
 from tests.client.test_events_live import endpoint_churn
 from tests.live import LiveServer, run_live_server
 
@@ -95,7 +95,6 @@ CONTROLLER_AND_ENDPOINT_CREATES = (
 )
 
 
-@requires_events_route
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
@@ -126,7 +125,6 @@ def test_filter_forms(logged_in: LiveServer, args: list[str], expected: object) 
     assert process.stderr == b""
 
 
-@requires_events_route
 def test_pretty_and_count(logged_in: LiveServer) -> None:
     with client_for_profile() as garm, pygarm_events("events", "--pretty", "--count", "1") as process:
         for n in range(100):  # the filter takes effect asynchronously: update until one arrives
@@ -140,7 +138,6 @@ def test_pretty_and_count(logged_in: LiveServer) -> None:
     assert not line.startswith("{")
 
 
-@requires_events_route
 def test_bad_token_is_one_line_with_status_and_details(logged_in: LiveServer, cli: Cli) -> None:
     profiles = ProfileFile.load()
     profiles.add(Profile("bad", logged_in.base_url, "not-a-token"))
@@ -157,13 +154,11 @@ def test_bad_entity_fails_before_connecting(cli: Cli) -> None:
     assert "mutually exclusive" in cli.fails("events", "--all", "--entity", "pool")
 
 
-@requires_events_route
 def test_rejected_raw_filter(logged_in: LiveServer, cli: Cli) -> None:
     line = cli.fails("events", "--filters", '{"filters":[{"entity-type":"pool","operations":["CREATE"]}]}')
     assert line == "error: events stream closed (code 1000) after the server said 'invalid filter'"
 
 
-@requires_events_route
 def test_reconnect_across_a_server_restart(logged_in: LiveServer, settings: Settings) -> None:
     live = logged_in
     with (
@@ -182,7 +177,6 @@ def test_reconnect_across_a_server_restart(logged_in: LiveServer, settings: Sett
     assert "may have been missed" in warnings[0]
 
 
-@requires_events_route
 def test_print_events_example(logged_in: LiveServer) -> None:
     """``examples/print_events.py`` as documented: the active profile, every event, Ctrl-C stops it."""
     with client_for_profile() as garm:
@@ -197,7 +191,6 @@ def test_print_events_example(logged_in: LiveServer) -> None:
     assert process.stderr == b""
 
 
-@requires_events_route
 def test_print_events_example_with_url_and_bad_token(live_admin: tuple[LiveServer, str]) -> None:
     live, _ = live_admin
     process = Process([sys.executable, str(EXAMPLE), live.base_url, "not-a-token"])

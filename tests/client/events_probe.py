@@ -19,7 +19,6 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-import pytest
 
 from pygarm.client import GarmClient
 
@@ -84,27 +83,3 @@ class Probe:
                 continue
             seen.append(summarize(frame))
 
-
-def events_route_mounted() -> bool:
-    """Whether the app routes a websocket to ``/api/v1/ws/events`` (the live events tests need it)."""
-    from starlette.routing import Match
-
-    from pygarm.api.app import create_app
-    from tests.conftest import TEST_PASSPHRASE, make_settings
-
-    settings = make_settings(
-        {"backend": "sqlite3", "passphrase": TEST_PASSPHRASE, "sqlite3": {"db_file": "/x"}}
-    )
-    scope = {
-        "type": "websocket",
-        "path": "/api/v1/ws/events",
-        "root_path": "",
-        "headers": [],
-        "query_string": b"",
-    }
-    return any(route.matches(scope)[0] is Match.FULL for route in create_app(settings).router.routes)
-
-
-requires_events_route = pytest.mark.skipif(
-    not events_route_mounted(), reason="create_app does not mount /api/v1/ws/events yet"
-)

@@ -25,10 +25,10 @@ from pygarm.client import (
 from pygarm.config import Settings
 from pygarm.params.github_requests import CreateGithubEndpointParams
 from pygarm.params.models import ControllerInfo, GithubEndpoint
-from tests.client.events_probe import Probe, requires_events_route
+from tests.client.events_probe import Probe
 from tests.live import LiveServer, run_live_server
 
-pytestmark = [pytest.mark.timeout(90), requires_events_route]
+pytestmark = pytest.mark.timeout(90)
 
 
 def endpoint(name: str) -> CreateGithubEndpointParams:

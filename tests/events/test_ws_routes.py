@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,7 @@ from pygarm.events.session import (
     slow_consumer_reason,
 )
 from tests.events.helpers import FakeLog, make_change, seqs_of
+from tests.waiting import until
 
 TOKEN = "Bearer good"
 RECV_TIMEOUT = 5.0
@@ -117,8 +118,7 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server._serve())  # _serve: no signal handlers inside the test runner
-    while not server.started:
-        await asyncio.sleep(0.01)
+    await until(lambda: server.started, "uvicorn to start")
     if broadcaster is not None:
         broadcaster.bind()
     port = server.servers[0].sockets[0].getsockname()[1]
@@ -151,10 +151,35 @@ async def closed_with(ws: ClientConnection) -> tuple[int, str]:
     return info.value.rcvd.code, info.value.rcvd.reason
 
 
-async def subscribed(h: Harness, ws: ClientConnection, message: str) -> None:
-    """Send a filter and wait until the server applied it (no reply exists to wait for)."""
+async def subscribed(
+    h: Harness, ws: ClientConnection, message: str | bytes, marker: tuple[EntityType, Operation] | None = None
+) -> None:
+    """Send a filter and wait until the server applied it. GARM sends no reply, so (like
+    ``tests/client/events_probe.py``'s ``Probe.sync``) publish ``marker`` changes, which the filter must
+    select, until one arrives; then publish a last one and read through it. Every frame read meanwhile
+    must be a marker: the next frame is the test's own."""
     await ws.send(message)
-    await asyncio.sleep(0.05)
+    await sync_filter([ws], lambda: h.publish(marker or REPO_UPDATE)[0])
+
+
+async def sync_filter(sockets: list[ClientConnection], publish_marker: Callable[[], int]) -> None:
+    """:func:`subscribed` for filters already sent on each of ``sockets``."""
+    markers = [publish_marker()]
+    deadline = time.monotonic() + RECV_TIMEOUT
+    for ws in sockets:
+        while True:
+            try:
+                first = await asyncio.wait_for(ws.recv(), 0.1)
+                break
+            except TimeoutError:
+                assert time.monotonic() < deadline, "the filter was never applied"
+                markers.append(publish_marker())
+        assert seqs_of([first])[0] in markers, first
+    last = publish_marker()
+    markers.append(last)
+    for ws in sockets:
+        while (seq := seqs_of([await recv(ws)])[0]) != last:
+            assert seq in markers, seq
 
 
 REPO_CREATE = (EntityType.REPOSITORY, Operation.CREATE)
@@ -216,7 +241,7 @@ async def test_nothing_before_a_filter_then_exactly_the_frames(harness: Harness)
     """docs/garm-protocol.md#filter-rules: silence until a filter; then one TEXT frame per change, GARM's
     envelope."""
     async with harness.connect() as ws:
-        await asyncio.sleep(0.05)
+        await until(lambda: harness.hub.subscriber_count == 1, "the connection's subscription")
         harness.publish(REPO_CREATE)
         await assert_quiet(ws)
         await subscribed(harness, ws, '{"send-everything":true}')
@@ -231,13 +256,14 @@ async def test_nothing_before_a_filter_then_exactly_the_frames(harness: Harness)
 async def test_filters_select_replace_and_empty_message_keeps(harness: Harness) -> None:
     """docs/garm-protocol.md#filter-rules."""
     async with harness.connect() as ws:
-        await subscribed(harness, ws, '{"filters":[{"entity-type":"repository","operations":["create"]}]}')
+        repo_create = '{"filters":[{"entity-type":"repository","operations":["create"]}]}'
+        await subscribed(harness, ws, repo_create, REPO_CREATE)
         wanted = harness.publish(REPO_UPDATE, REPO_CREATE, POOL_DELETE)[1]
         assert seqs_of([await recv(ws)]) == [wanted]
-        await subscribed(harness, ws, "{}")
+        await subscribed(harness, ws, "{}", REPO_CREATE)
         wanted = harness.publish(REPO_UPDATE, REPO_CREATE)[1]
         assert seqs_of([await recv(ws)]) == [wanted]
-        await subscribed(harness, ws, '{"filters":[{"entity-type":"pool"}]}')
+        await subscribed(harness, ws, '{"filters":[{"entity-type":"pool"}]}', POOL_DELETE)
         wanted = harness.publish(REPO_CREATE, POOL_DELETE)[1]
         assert seqs_of([await recv(ws)]) == [wanted]
         await assert_quiet(ws)
@@ -245,8 +271,7 @@ async def test_filters_select_replace_and_empty_message_keeps(harness: Harness) 
 
 async def test_binary_filter_frames_are_read_like_text(harness: Harness) -> None:
     async with harness.connect() as ws:
-        await ws.send(b'{"send-everything":true}')
-        await asyncio.sleep(0.05)
+        await subscribed(harness, ws, b'{"send-everything":true}')
         seq = harness.publish(POOL_DELETE)
         assert seqs_of([await recv(ws)]) == seq
 
@@ -267,8 +292,7 @@ async def test_bad_filter_sends_text_then_closes_1000(harness: Harness, message:
         await ws.send(message)
         assert await recv(ws) == text
         assert await closed_with(ws) == (CLOSE_NORMAL, "")
-    await asyncio.sleep(0.05)
-    assert harness.hub.subscriber_count == 0
+    await until(lambda: harness.hub.subscriber_count == 0, "the subscription to be released")
 
 
 @pytest.mark.parametrize(
@@ -306,11 +330,7 @@ async def test_client_leaving_releases_the_subscription(harness: Harness) -> Non
     async with harness.connect() as ws:
         await subscribed(harness, ws, '{"send-everything":true}')
         assert harness.hub.subscriber_count == 1
-    for _ in range(50):
-        if harness.hub.subscriber_count == 0:
-            break
-        await asyncio.sleep(0.02)
-    assert harness.hub.subscriber_count == 0
+    await until(lambda: harness.hub.subscriber_count == 0, "the subscription to be released")
 
 
 async def test_server_shutdown_closes_1000(harness: Harness) -> None:
@@ -350,17 +370,28 @@ async def _shutdown_close_code(*, close_first: bool) -> int:
     )  # fmt: skip
     server = Server(config)
     task = asyncio.create_task(server._serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
+    await until(lambda: server.started, "uvicorn to start")
     port = server.servers[0].sockets[0].getsockname()[1]
     async with connect(
         f"ws://127.0.0.1:{port}/api/v1/ws/events", additional_headers={"Authorization": TOKEN}
     ) as ws:
         await ws.send('{"send-everything":true}')
-        await asyncio.sleep(0.05)
+        seq = 0
+
+        def publish_marker() -> int:
+            nonlocal seq
+            seq += 1
+            change = make_change(seq, *REPO_UPDATE)
+            log.commit(change)
+            hub.publish([change])
+            return seq
+
+        await hub.start()
+        await sync_filter([ws], publish_marker)
         server.should_exit = True
         code, _reason = await closed_with(ws)
     await asyncio.wait_for(task, 10)
+    await hub.stop()
     return code
 
 
@@ -369,8 +400,9 @@ async def test_stalled_client_is_closed_4000_while_a_healthy_one_gets_everything
     """A client that stops reading gets an ordered prefix of the events, then close 4000 with the reason;
     the healthy client receives every event."""
     async with harness.connect(max_queue=1) as stalled, harness.connect() as healthy:
-        await subscribed(harness, stalled, '{"send-everything":true}')
-        await subscribed(harness, healthy, '{"send-everything":true}')
+        await stalled.send('{"send-everything":true}')
+        await healthy.send('{"send-everything":true}')
+        await sync_filter([stalled, healthy], lambda: harness.publish(REPO_UPDATE)[0])
         healthy_frames: list[str] = []
 
         async def read_healthy() -> None:
@@ -399,10 +431,7 @@ async def test_stalled_client_is_closed_4000_while_a_healthy_one_gets_everything
         )
         got = seqs_of(stalled_frames)
         assert got == published[: len(got)], "an ordered prefix, no gaps"
-        for _ in range(100):
-            if len(healthy_frames) == len(published):
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: len(healthy_frames) >= len(published), "the healthy client's frames")
         reader.cancel()
         assert seqs_of(healthy_frames) == published
 
@@ -419,7 +448,7 @@ async def test_log_lines_are_streamed(harness: Harness, path: str) -> None:
     try:
         async with harness.connect(path) as ws:
             await ws.send("ignored")
-            await asyncio.sleep(0.05)
+            await until(lambda: broadcaster.subscriber_count == 1, "the log subscriber")
             logger.warning("pool %s is full", "p1")
             assert await recv(ws) == "msg=pool p1 is full\n"
     finally:

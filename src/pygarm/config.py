@@ -2,7 +2,8 @@
 (docs/garm-protocol.md#configuration).
 
 An existing GARM ``config.toml`` starts pygarm as it is. pygarm adds ``backend = "postgresql"`` with
-``[database.postgresql] dsn`` and an optional ``[events]`` section for its own change-log settings.
+``[database.postgresql] dsn`` and optional ``[events]``, ``[pool_manager]`` and ``[login_limit]`` sections
+for its own settings.
 Everything is parsed into one typed :class:`Settings` object that the app factory receives explicitly;
 nothing reads the file or the environment later.
 """
@@ -239,6 +240,29 @@ class PoolManagerSection(_Section):
         return value
 
 
+class LoginLimitSection(_Section):
+    """pygarm's ``[login_limit]`` section: failed logins allowed per ``window`` before ``/auth/login``
+    answers 429 with ``Retry-After`` (docs/compatibility.md). 0 turns a limit off. GARM has no limit.
+
+    The address is the TCP peer's: behind a reverse proxy every client shares the proxy's address, so
+    raise ``per_address`` (or set it to 0) there.
+    """
+
+    per_username: int = Field(default=10, ge=0)
+    """Failed logins per login name (username or e-mail, any case), known or not."""
+    per_address: int = Field(default=30, ge=0)
+    """Failed logins per client address, whatever names they try."""
+    window: str = "1m"
+    """The sliding window both limits count in (Go duration)."""
+
+    @field_validator("window")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        if parse_go_duration(value) <= 0:
+            raise ValueError("must be a positive duration")
+        return value
+
+
 class Settings(_Section):
     default: DefaultSection = Field(default_factory=DefaultSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
@@ -248,6 +272,7 @@ class Settings(_Section):
     provider: list[ProviderSection] = Field(default_factory=list)
     events: EventsSection = Field(default_factory=EventsSection)
     pool_manager: PoolManagerSection = Field(default_factory=PoolManagerSection)
+    login_limit: LoginLimitSection = Field(default_factory=LoginLimitSection)
 
     @property
     def log_streamer_enabled(self) -> bool:

@@ -7,7 +7,8 @@
     ├── NotFoundError         404  {"error": "Not Found", "details": <message>}
     ├── UnauthorizedError     401  {"error": "Not Authorized", "details": ""}
     ├── BadRequestError       400  {"error": "Bad Request", "details": <message>}
-    └── ConflictError         409  {"error": "Conflict", "details": <message>}
+    ├── ConflictError         409  {"error": "Conflict", "details": <message>}
+    └── TooManyRequestsError  429  {"error": "Too Many Requests", "details": <message>}, Retry-After
 
 Store and runner code raise these; only ``api/errors.py`` turns them into responses. Where GARM answers a
 client mistake with 500 (docs/garm-protocol.md#error-mapping), pygarm raises the matching 4xx type instead and
@@ -59,3 +60,16 @@ class ConflictError(GarmError):
     title = "Conflict"
     default_message = "duplicate"
     expose_details = True
+
+
+class TooManyRequestsError(GarmError):
+    """A pygarm limit (failed logins, docs/compatibility.md): 429 with a ``Retry-After`` of whole seconds."""
+
+    status_code = 429
+    title = "Too Many Requests"
+    default_message = "too many failed logins, retry later"
+    expose_details = True
+
+    def __init__(self, message: str | None = None, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -49,6 +49,7 @@ from pygarm.events.hub import Hub
 from pygarm.events.logstream import LogBroadcaster
 from pygarm.logsetup import build_formatter
 from pygarm.runner.auth import Authenticator, TokenService
+from pygarm.runner.login_limit import LoginLimiter
 from pygarm.runner.pool import POOL_MANAGERS_SERVICE, PoolManagerRegistry
 from pygarm.store.crypto import Sealer
 from pygarm.store.db import Database
@@ -114,7 +115,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.ctx = AppContext(
         settings=settings,
         store=store,
-        auth=Authenticator(store, tokens),
+        auth=Authenticator(store, tokens, LoginLimiter.from_settings(settings)),
         hub=hub,
         services={},
     )

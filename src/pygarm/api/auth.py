@@ -31,4 +31,6 @@ async def first_run(request: Request, ctx: ContextDep) -> Response:
 @router.post("/auth/login", openapi_extra=body_schema(PasswordLoginParams))
 async def login(request: Request, ctx: ContextDep) -> Response:
     params = await decode_body(request, PasswordLoginParams)
-    return GoJSONResponse(JWTResponse(token=await ctx.auth.login(params.username, params.password)))
+    address = request.client.host if request.client else ""
+    token = await ctx.auth.login(params.username, params.password, address=address)
+    return GoJSONResponse(JWTResponse(token=token))

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pygarm.api.responses import GoJSONResponse
-from pygarm.errors import GarmError
+from pygarm.errors import GarmError, TooManyRequestsError
 from pygarm.params.models import APIErrorResponse
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,10 @@ def error_response(status_code: int, error: str, details: str = "") -> GoJSONRes
 
 
 def garm_error_response(exc: GarmError) -> GoJSONResponse:
-    return error_response(exc.status_code, exc.title, exc.details)
+    response = error_response(exc.status_code, exc.title, exc.details)
+    if isinstance(exc, TooManyRequestsError):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def handle_garm_error(_request: Request, exc: Exception) -> Response:

@@ -81,7 +81,9 @@ async def login(request: Request) -> Response:
     password = (form.get("password") or [""])[0]
     ctx = request.app.state.ctx
     try:
-        token = await ctx.auth.login(username, password)
+        token = await ctx.auth.login(
+            username, password, address=request.client.host if request.client else ""
+        )
     except UnauthorizedError:
         return RedirectResponse(UI_PREFIX + "/?failed=1", status_code=303)
     response = RedirectResponse(UI_PREFIX + "/", status_code=303)

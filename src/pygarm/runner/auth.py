@@ -20,6 +20,7 @@ import jwt
 
 from pygarm.errors import BadRequestError, ConflictError, NotFoundError, UnauthorizedError
 from pygarm.params.models import User
+from pygarm.runner.login_limit import LoginLimiter
 from pygarm.store.users import UserCredentials, UserStore
 
 JWT_ISSUER = "garm"
@@ -135,6 +136,19 @@ def hash_password_sync(password: str) -> str:
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=BCRYPT_ROUNDS)).decode()
 
 
+_dummy_hashes: dict[int, str] = {}
+
+
+def dummy_password_hash() -> str:
+    """A hash at the current cost to check a password against when the user does not exist (or is
+    disabled), so that such a failure takes as long as a wrong password (issue 8 #9: 4 ms against 108 ms
+    told which names exist)."""
+    rounds = BCRYPT_ROUNDS
+    if rounds not in _dummy_hashes:
+        _dummy_hashes[rounds] = hash_password_sync(secrets.token_urlsafe(24))
+    return _dummy_hashes[rounds]
+
+
 def check_password_sync(password: str, password_hash: str) -> bool:
     try:
         return bcrypt.checkpw(password.encode(), password_hash.encode())
@@ -166,9 +180,10 @@ def validate_new_user(username: str, email: str, password: str) -> None:
 class Authenticator:
     """The login, first-run and per-request token checks, over the user store."""
 
-    def __init__(self, store: UserStore, tokens: TokenService) -> None:
+    def __init__(self, store: UserStore, tokens: TokenService, limiter: LoginLimiter | None = None) -> None:
         self.store = store
         self.tokens = tokens
+        self.limiter = limiter if limiter is not None else LoginLimiter()
 
     async def first_run(self, *, username: str, email: str, full_name: str, password: str) -> User:
         if await self.store.has_admin_user():
@@ -179,15 +194,26 @@ class Authenticator:
             username=username, email=email, full_name=full_name, password_hash=password_hash
         )
 
-    async def login(self, username: str, password: str) -> str:
-        """Every failure is the same 401, so a caller cannot probe which names exist."""
+    async def login(self, username: str, password: str, *, address: str = "") -> str:
+        """Every failure is the same 401 after the same bcrypt work, so a caller can probe which names
+        exist neither by the answer nor by its time; too many failures are 429 (:mod:`login_limit`)."""
         if not username or not password:
             raise UnauthorizedError()
+        attempted_at = time.monotonic()
+        self.limiter.attempt(username, address, attempted_at)
         found = await self.store.find_user_for_login(username)
-        if found is None or not found.user.enabled:
+        usable = found is not None and found.user.enabled
+        password_hash = found.password_hash if found is not None and usable else None
+
+        def verify() -> bool:
+            if password_hash is None:
+                check_password_sync(password, dummy_password_hash())
+                return False
+            return check_password_sync(password, password_hash)
+
+        if not await asyncio.to_thread(verify) or found is None:
             raise UnauthorizedError()
-        if not await asyncio.to_thread(check_password_sync, password, found.password_hash):
-            raise UnauthorizedError()
+        self.limiter.succeeded(username, address, attempted_at)
         return self.tokens.issue_user_token(found.user, found.generation)
 
     async def authenticate(self, token: str) -> AuthContext:

@@ -55,6 +55,7 @@ from pygarm.store.crypto import Sealer
 from pygarm.store.db import Database
 from pygarm.store.migrate import upgrade_to_head
 from pygarm.store.notify import ChangeNotifyListener
+from pygarm.store.snapshot import SnapshotReader
 from pygarm.store.store import Store
 from pygarm.version import __version__
 
@@ -102,6 +103,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.read_changes_after = db.read_changes_after
     app.state.pruned_through = db.pruned_through
     app.state.log_last_seq = db.last_seq
+    app.state.open_snapshot = SnapshotReader(db).open
     access_guard = AccessGuard(hub, store.user_token_still_valid)
     access_guard.start()
     notify_listener = None

@@ -1,7 +1,7 @@
 """``/api/v1/ws/logs`` and the legacy ``/api/v1/ws``: the server's log lines as text frames
 (docs/garm-protocol.md#log-stream).
 
-The same connection machinery as the events route (:func:`pygarm.api.ws_events.serve`), fed by the
+The same connection machinery as the events route (:func:`pygarm.api.ws_serve.serve`), fed by the
 :class:`~pygarm.events.logstream.LogBroadcaster` in ``app.state.log_broadcaster`` instead of the hub. It is
 ``None`` when ``[logging] enable_log_streamer`` is off, and the route then answers GARM's 400 before
 upgrading. Inbound messages are ignored, apart from the 16 KiB limit.
@@ -15,7 +15,8 @@ from fastapi import APIRouter
 from starlette.websockets import WebSocket
 
 from pygarm.api.errors import error_response
-from pygarm.api.ws_events import WsPrincipal, authenticate, check_origin, serve
+from pygarm.api.ws_events import WsPrincipal, authenticate, check_origin
+from pygarm.api.ws_serve import serve
 from pygarm.events.guard import AccessGuard
 from pygarm.events.logstream import LogBroadcaster, serving_log_stream
 from pygarm.events.session import LogsSession

@@ -12,6 +12,13 @@ A client opts in with query parameters on the websocket URL:
   must reload over REST. A client that remembers the last ``seq`` it processed can therefore reconnect
   after a crash or a network cut and miss nothing.
 
+* ``?ack=true`` (implies ``seq``): every accepted filter message is answered with
+  ``{"control":"filter-ack","seq":S}``; events with ``seq > S`` are matched against the new filter.
+* ``?bookmark=SECONDS`` (implies ``seq``): when nothing was sent for that long, the server sends
+  ``{"control":"bookmark","seq":S}`` with the hub's position, so a client whose filter skips most events
+  can resume from near the head.
+* ``?snapshot=true`` (implies ``seq``; see :mod:`pygarm.events.snapshot`).
+
 Go clients ignore unknown keys, so even a GARM client that was handed a ``seq`` frame would decode it.
 """
 
@@ -38,17 +45,33 @@ class InvalidStreamOptions(ValueError):
     """A query parameter of the extension is malformed; the upgrade is refused with 400."""
 
 
+MIN_BOOKMARK_SECONDS = 0.05
+MAX_BOOKMARK_SECONDS = 86400.0
+
+
 @dataclass(frozen=True, slots=True)
 class StreamOptions:
+    """What the client asked for; every field at its default is GARM's stream, byte for byte."""
+
     with_seq: bool = False
     since: int | None = None
+    ack: bool = False
+    bookmark: float | None = None
+    snapshot: bool = False
+
+
+def _flag(query: Mapping[str, str], name: str) -> bool:
+    text = query.get(name, "").strip().lower()
+    if text not in _TRUE | _FALSE:
+        raise InvalidStreamOptions(f"{name} must be true or false")
+    return text in _TRUE
 
 
 def parse_stream_options(query: Mapping[str, str]) -> StreamOptions:
-    """Read ``seq`` and ``since`` from the websocket URL's query string."""
-    seq_text = query.get("seq", "").strip().lower()
-    if seq_text not in _TRUE | _FALSE:
-        raise InvalidStreamOptions("seq must be true or false")
+    """Read ``seq``, ``since``, ``ack``, ``bookmark`` and ``snapshot`` from the URL's query string."""
+    with_seq = _flag(query, "seq")
+    ack = _flag(query, "ack")
+    snapshot = _flag(query, "snapshot")
     since_text = query.get("since")
     since: int | None = None
     if since_text is not None:
@@ -58,7 +81,48 @@ def parse_stream_options(query: Mapping[str, str]) -> StreamOptions:
             raise InvalidStreamOptions("since must be a non-negative integer") from None
         if since < 0:
             raise InvalidStreamOptions("since must be a non-negative integer")
-    return StreamOptions(with_seq=seq_text in _TRUE or since is not None, since=since)
+    bookmark: float | None = None
+    bookmark_text = query.get("bookmark")
+    if bookmark_text is not None:
+        try:
+            bookmark = float(bookmark_text)
+        except ValueError:
+            bookmark = -1.0
+        if not MIN_BOOKMARK_SECONDS <= bookmark <= MAX_BOOKMARK_SECONDS:
+            raise InvalidStreamOptions(
+                f"bookmark must be a number of seconds from {MIN_BOOKMARK_SECONDS} to "
+                f"{MAX_BOOKMARK_SECONDS:.0f}"
+            )
+    if snapshot and since is not None:
+        raise InvalidStreamOptions("snapshot and since exclude each other")
+    return StreamOptions(
+        with_seq=with_seq or ack or snapshot or since is not None or bookmark is not None,
+        since=since,
+        ack=ack,
+        bookmark=bookmark,
+        snapshot=snapshot,
+    )
+
+
+FILTER_ACK = "filter-ack"
+BOOKMARK = "bookmark"
+SNAPSHOT_END = "snapshot-end"
+
+
+class Control:
+    """A control frame, ``{"control":"<kind>","seq":S}``, queued like an event (so it keeps its place in
+    the stream) and written as it is."""
+
+    __slots__ = ("kind", "seq", "text")
+
+    def __init__(self, kind: str, seq: int) -> None:
+        self.kind = kind
+        self.seq = seq
+        self.text = control_text(kind, seq)
+
+
+def control_text(kind: str, seq: int) -> str:
+    return f'{{"control":"{kind}","seq":{seq}}}'
 
 
 def text_with_seq(text: str, seq: int) -> str:
@@ -74,8 +138,20 @@ class ResumeUnavailable(Exception):
     """The change log no longer reaches back to the requested resume point."""
 
 
+class Backlog:
+    """A queue item standing for frames read from the database while they are sent (a resume's replay, a
+    snapshot). After it, the stream stands at :attr:`position`; when :attr:`skips_live` is set, live
+    deliveries queued behind it with ``seq <= position`` are already contained in it and are skipped."""
+
+    position: int = 0
+    skips_live: bool = False
+
+    def frames(self) -> AsyncIterator[str]:
+        raise NotImplementedError
+
+
 @dataclass(slots=True)
-class Replay:
+class Replay(Backlog):
     """A queue item standing for "send the logged changes in ``(since, upto]`` that match ``match``".
 
     It is queued as the first item when the subscriber's first filter arrives, with ``upto`` = the hub's
@@ -88,6 +164,10 @@ class Replay:
     match: CompiledFilter
     read: ReadChangesAfter
     pruned_through: PrunedThrough
+
+    @property
+    def position(self) -> int:  # type: ignore[override]
+        return self.upto
 
     async def frames(self) -> AsyncIterator[str]:
         """The frames to send, with ``seq``, read from the log in batches (never all at once)."""

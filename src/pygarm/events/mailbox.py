@@ -100,6 +100,14 @@ class Mailbox(Generic[ItemT]):
             self.waiter = waiter
         return waiter
 
+    def nudge(self) -> None:
+        """Wake a parked consumer without an item (it finds the queue empty and decides what to do)."""
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
     async def wait(self) -> None:
         """Return once an item is queued or the mailbox is closed (immediately if either holds).
 

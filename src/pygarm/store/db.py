@@ -223,6 +223,20 @@ class Database:
         with self._read_engine.connect() as conn, conn.begin():
             return fn(conn)
 
+    async def on_reader(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on a reader thread (for a transaction that spans several calls)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, fn, *args)
+
+    def read_connection(self, *, repeatable: bool = False) -> Connection:
+        """A reader connection with its read transaction begun; the caller closes it. ``repeatable``: one
+        snapshot for the whole transaction on PostgreSQL too (SQLite's WAL read transactions are)."""
+        conn = self._read_engine.connect()
+        if repeatable and not self.is_sqlite:
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        conn.begin()
+        return conn
+
     # The change log, as the hub sees it: read-only and ordered by seq.
 
     async def read_changes_after(self, after_seq: int, limit: int) -> list[Change]:

@@ -8,7 +8,7 @@ The Python twin of GARM's ``garm-cli debug-events``, written with the GARM-style
 
 import sys
 
-from pygarm.client import TEXT_MESSAGE, EventReader, GarmClientError, ProfileFile
+from pygarm.client import TEXT_MESSAGE, EventReader, GarmClientError, ProfileError, ProfileFile
 
 
 def print_event(message_type: int, data: bytes) -> None:
@@ -18,7 +18,10 @@ def print_event(message_type: int, data: bytes) -> None:
 if len(sys.argv) == 3:
     base_url, token = sys.argv[1], sys.argv[2]
 else:
-    profile = ProfileFile.load().require()
+    try:
+        profile = ProfileFile.load().require()
+    except ProfileError as exc:  # no profile yet: say what to do, without a traceback
+        sys.exit(f"print_events: {exc}")
     base_url, token = profile.base_url, profile.bearer_token
 
 reader = EventReader(base_url, token=token, handler=print_event)

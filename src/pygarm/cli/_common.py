@@ -20,6 +20,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer vendors click; not re-exported
 from typer.core import TyperGroup
+from typer.exceptions import Abort
 
 from pygarm.client import UNSET, GarmClient, GarmClientError, ProfileError, ProfileFile, Unset
 
@@ -53,8 +54,27 @@ def report_error(message: str) -> None:
     typer.echo(f"error: {' '.join(message.split())}", err=True)
 
 
+def usage_error(exc: UsageError) -> typer.Exit:
+    where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+    report_error(exc.format_message() + where)
+    return typer.Exit(EXIT_USAGE)
+
+
 class RootGroup(TyperGroup):
-    """The ``pygarm`` group: maps every expected failure to one stderr line and a non-zero exit."""
+    """The ``pygarm`` group: maps every expected failure to one stderr line and a non-zero exit.
+
+    Typer would draw usage errors and aborts in rich boxes over several lines; every one of them is
+    caught here instead, both while the root options are parsed (``make_context``) and while a
+    subcommand's are (``invoke``).
+    """
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except NoArgsIsHelpError:
+            raise  # `pygarm`: typer prints the help
+        except UsageError as exc:  # `pygarm --bogus`
+            raise usage_error(exc) from None
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
@@ -65,12 +85,16 @@ class RootGroup(TyperGroup):
         except NoArgsIsHelpError:
             raise  # `pygarm repo`: typer prints the group's help
         except UsageError as exc:
-            where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-            report_error(exc.format_message() + where)
-            raise typer.Exit(EXIT_USAGE) from None
+            raise usage_error(exc) from None
         except KeyboardInterrupt:
             typer.echo("", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Abort as exc:  # a prompt ended by Ctrl-C or by the end of its input
+            typer.echo("", err=True)
+            if isinstance(exc.__context__, KeyboardInterrupt):
+                raise typer.Exit(EXIT_INTERRUPTED) from None
+            report_error("no input: the prompt's input ended (Ctrl-D)")
+            raise typer.Exit(EXIT_ERROR) from None
 
 
 class State:

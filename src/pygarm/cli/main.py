@@ -31,6 +31,7 @@ import typer
 from pygarm.cli import controller, demo, entities, events, github, logs, pools, profile, runners, users
 from pygarm.cli._common import RootGroup, State
 from pygarm.cli.serve import serve
+from pygarm.version import GARM_COMPATIBLE_VERSION, __version__
 
 app = typer.Typer(
     name="pygarm",
@@ -42,6 +43,12 @@ app = typer.Typer(
 )
 
 
+def show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"pygarm {__version__} (GARM {GARM_COMPATIBLE_VERSION} compatible)")
+        raise typer.Exit()
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -51,6 +58,10 @@ def root(
             "--profile", envvar="PYGARM_PROFILE", help="Use this garm-cli profile instead of the active one."
         ),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=show_version, help="Print the version and exit."),
+    ] = False,
 ) -> None:
     """GARM-compatible GitHub Actions runner manager: server and command line client."""
     ctx.obj = State(profile=profile_name)

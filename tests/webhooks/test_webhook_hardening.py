@@ -4,13 +4,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
+import orjson
 import pytest
 
 from tests.api.entity_support import ChangeLog
-from tests.webhooks.conftest import World, send
+from tests.webhooks.conftest import World, job_payload, send
 
 BAD_REQUEST = "Bad Request"
 
@@ -74,3 +76,72 @@ async def test_wrong_json_types_are_invalid_request(
     world: World, caplog: pytest.LogCaptureFixture, body: bytes
 ) -> None:
     await _refused(world, caplog, body, "invalid request", signature="")
+
+
+INT64_MAX = 2**63 - 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("id", 2**63),
+        ("id", -(2**63) - 1),
+        ("id", 10**30),
+        ("run_id", 2**63),
+        ("runner_id", 2**64),
+        ("runner_group_id", 2**63),
+        ("run_attempt", 2**63),
+    ],
+)
+async def test_signed_integer_beyond_int64_is_invalid_request(
+    world: World, caplog: pytest.LogCaptureFixture, field: str, value: int
+) -> None:
+    """Go's decoder refuses a number an ``int64`` cannot hold, so GARM answers 400; pygarm used to answer
+    200 and log the database's traceback (issue 8 #7)."""
+    payload = job_payload(world, "queued", 3001)
+    payload["workflow_job"][field] = value
+    await _refused(world, caplog, json.dumps(payload).encode(), "invalid request")
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("repository", "id"), 2**63),
+        (("repository", "owner", "id"), 2**63),
+        (("sender", "id"), -(2**63) - 1),
+        (("workflow_job", "steps"), [{"number": 2**63}]),
+        (("workflow_job", "status"), "q" * 65),
+        (("workflow_job", "conclusion"), "c" * 65),
+        (("workflow_job", "runner_name"), "r" * 256),
+        (("workflow_job", "runner_group_name"), "g" * 256),
+        (("action",), "a" * 255),
+        (("workflow_job", "started_at"), "9999-12-31T23:00:00-05:00"),
+        (("workflow_job", "completed_at"), "0001-01-01T00:30:00+01:00"),
+    ],
+)
+async def test_signed_value_no_column_can_hold_is_invalid_request(
+    world: World, caplog: pytest.LogCaptureFixture, path: tuple[str, ...], value: Any
+) -> None:
+    """A value the job record cannot keep (beyond ``int64``, longer than its column, a time outside years
+    1-9999 in UTC) is refused before anything is written, on both backends; PostgreSQL used to refuse
+    the insert after the delivery was accepted."""
+    payload = job_payload(world, "queued", 3002)
+    target = payload
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    await _refused(world, caplog, json.dumps(payload).encode(), "invalid request")
+
+
+async def test_largest_int64_job_id_is_recorded(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    log = ChangeLog(world.app)
+    await log.mark()
+    payload = job_payload(world, "queued", INT64_MAX, run_id=INT64_MAX)
+    with caplog.at_level(logging.DEBUG):
+        response = await send(world.http, payload)
+    assert (response.status_code, response.content) == (200, b"")
+    job = orjson.loads((await log.single("job", "create")).payload)
+    assert (job["id"], job["run_id"]) == (INT64_MAX, INT64_MAX)
+    listed = (await world.http.get("/api/v1/jobs")).json()
+    assert [(j["id"], j["run_id"]) for j in listed] == [(INT64_MAX, INT64_MAX)]
+    _no_error_logged(caplog)

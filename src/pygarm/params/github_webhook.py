@@ -4,8 +4,9 @@ webhook-management routes.
 
 GARM decodes the payload with ``json.Unmarshal`` into a fixed struct, so pygarm mirrors what that means on
 the wire: keys match case-insensitively, unknown keys are ignored, ``null`` leaves a field at its zero
-value, and a value of the wrong JSON type (``"id": "abc"``, a float for an integer, a time that is not
-RFC 3339) fails the whole decode, which the webhook route answers with 400 ``invalid request``. Only the
+value, and a value of the wrong JSON type (``"id": "abc"``, a float for an integer, an integer outside
+``int64``, a time that is not RFC 3339) fails the whole decode, which the webhook route answers with 400
+``invalid request``. Only the
 fields GARM reads or type-checks in a way that a real GitHub payload could trip are declared; the struct's
 long tail of URL strings is left out because a string there can never fail a decode of GitHub's payloads.
 """
@@ -13,12 +14,13 @@ long tail of URL strings is left out because a string there can never fail a dec
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, model_validator
 
 from pygarm.params.base import GoRequest
+from pygarm.params.github_requests import GoInt64
 from pygarm.params.gojson import GO_ZERO_TIME
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
@@ -35,8 +37,19 @@ def _go_time(value: Any) -> datetime:
         digits = re.match(r"\d+", rest)
         assert digits is not None
         value = whole + "." + digits.group(0)[:6] + rest[digits.end() :]
-    return datetime.fromisoformat(value)
+    parsed = datetime.fromisoformat(value)
+    try:  # the database keeps UTC: a time whose UTC form leaves years 1-9999 could not be read back
+        parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("time out of range") from None
+    return parsed
 
+
+Stored64 = Annotated[str, Field(max_length=64)]
+Stored255 = Annotated[str, Field(max_length=255)]
+"""Strings a job record keeps, bounded by their ``workflow_jobs`` column: PostgreSQL refuses a longer
+value (the delivery would be answered 200 with the job lost), so the decode refuses it (400 ``invalid
+request``) on every backend; GitHub's own values are far shorter."""
 
 GoTimeIn = Annotated[datetime, BeforeValidator(_go_time)]
 """A Go ``time.Time`` field of a request: RFC 3339 only; a JSON ``null`` leaves the zero time."""
@@ -63,7 +76,7 @@ class WorkflowJobStep(GoPayload):
     name: str = ""
     status: str = ""
     conclusion: str = ""
-    number: int = 0
+    number: GoInt64 = 0
     started_at: GoTimeIn = GO_ZERO_TIME
     completed_at: GoTimeIn = GO_ZERO_TIME
 
@@ -71,33 +84,33 @@ class WorkflowJobStep(GoPayload):
 class WorkflowJobDetails(GoPayload):
     """``workflow_job``: every field of GARM's struct (docs/garm-protocol.md#workflow-job-payload)."""
 
-    id: int = 0
-    run_id: int = 0
+    id: GoInt64 = 0
+    run_id: GoInt64 = 0
     run_url: str = ""
-    run_attempt: int = 0
+    run_attempt: GoInt64 = 0
     node_id: str = ""
     head_sha: str = ""
     url: str = ""
     html_url: str = ""
-    status: str = ""
-    conclusion: str = ""
+    status: Stored64 = ""
+    conclusion: Stored64 = ""
     started_at: GoTimeIn = GO_ZERO_TIME
     completed_at: GoTimeIn = GO_ZERO_TIME
     name: str = ""
     steps: list[WorkflowJobStep] | None = None
     check_run_url: str = ""
     labels: list[str] | None = None
-    runner_id: int = 0
-    runner_name: str = ""
-    runner_group_id: int = 0
-    runner_group_name: str = ""
+    runner_id: GoInt64 = 0
+    runner_name: Stored255 = ""
+    runner_group_id: GoInt64 = 0
+    runner_group_name: Stored255 = ""
 
 
 class Account(GoPayload):
     """``repository.owner`` and ``sender``."""
 
-    login: str = ""
-    id: int = 0
+    login: Stored255 = ""
+    id: GoInt64 = 0
     node_id: str = ""
     type: str = ""
     site_admin: bool = False
@@ -112,9 +125,9 @@ class RepositoryLicense(GoPayload):
 
 
 class WebhookRepository(GoPayload):
-    id: int = 0
+    id: GoInt64 = 0
     node_id: str = ""
-    name: str = ""
+    name: Stored255 = ""
     full_name: str = ""
     private: bool = False
     owner: Account = Field(default_factory=Account)
@@ -125,39 +138,39 @@ class WebhookRepository(GoPayload):
     updated_at: GoTimeIn = GO_ZERO_TIME
     pushed_at: GoTimeIn = GO_ZERO_TIME
     homepage: str | None = None
-    size: int = 0
-    stargazers_count: int = 0
-    watchers_count: int = 0
+    size: GoInt64 = 0
+    stargazers_count: GoInt64 = 0
+    watchers_count: GoInt64 = 0
     language: str | None = None
     has_issues: bool = False
     has_projects: bool = False
     has_downloads: bool = False
     has_wiki: bool = False
     has_pages: bool = False
-    forks_count: int = 0
+    forks_count: GoInt64 = 0
     mirror_url: str | None = None
     archived: bool = False
     disabled: bool = False
-    open_issues_count: int = 0
+    open_issues_count: GoInt64 = 0
     license: RepositoryLicense = Field(default_factory=RepositoryLicense)
     allow_forking: bool = False
     is_template: bool = False
     visibility: str = ""
-    forks: int = 0
-    open_issues: int = 0
-    watchers: int = 0
+    forks: GoInt64 = 0
+    open_issues: GoInt64 = 0
+    watchers: GoInt64 = 0
     default_branch: str = ""
 
 
 class WebhookOrganization(GoPayload):
     login: str = ""
-    id: int = 0
+    id: GoInt64 = 0
     node_id: str = ""
     description: str = ""
 
 
 class WebhookEnterprise(GoPayload):
-    id: int = 0
+    id: GoInt64 = 0
     slug: str = ""
     name: str = ""
     node_id: str = ""
@@ -169,7 +182,7 @@ class WebhookEnterprise(GoPayload):
 class WorkflowJobPayload(GoPayload):
     """The ``workflow_job`` event GitHub posts to ``/webhooks`` (GARM's ``params.WorkflowJob``)."""
 
-    action: str = ""
+    action: Annotated[str, Field(max_length=254)] = ""
     workflow_job: WorkflowJobDetails = Field(default_factory=WorkflowJobDetails)
     repository: WebhookRepository = Field(default_factory=WebhookRepository)
     organization: WebhookOrganization = Field(default_factory=WebhookOrganization)
@@ -183,7 +196,7 @@ class InstanceUpdateMessage(GoPayload):
 
     status: str = ""
     message: str = ""
-    agent_id: int | None = None
+    agent_id: GoInt64 | None = None
 
 
 class UpdateSystemInfoParams(GoPayload):
@@ -191,7 +204,7 @@ class UpdateSystemInfoParams(GoPayload):
 
     os_name: str = ""
     os_version: str = ""
-    agent_id: int | None = None
+    agent_id: GoInt64 | None = None
 
 
 class InstallWebhookParams(GoPayload):

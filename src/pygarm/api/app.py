@@ -19,6 +19,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import WebSocketRoute
 
 from pygarm.api import (
+    apidocs,
     auth,
     callbacks,
     controller,
@@ -212,6 +213,8 @@ def create_app(settings: Settings, **state: Any) -> FastAPI:
         lifespan=lifespan,
         redirect_slashes=False,
         default_response_class=GoJSONResponse,
+        docs_url=None,  # served from packaged assets instead of a CDN: api/apidocs.py
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.authenticate_ws = authenticate_ws
@@ -235,6 +238,7 @@ def create_app(settings: Settings, **state: Any) -> FastAPI:
     _mount_flat(app, webhooks.router, "")  # absolute /webhooks paths, no auth
     _mount_flat(app, _catch_all_router(), "")
     ui.mount(app)
+    apidocs.mount(app)
     return app
 
 

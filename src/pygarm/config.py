@@ -11,6 +11,7 @@ nothing reads the file or the environment later.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import secrets
 import string
@@ -27,6 +28,9 @@ MIN_JWT_TTL_SECONDS = 24 * 3600
 """GARM raises any shorter ``time_to_live`` to 24 h (docs/garm-protocol.md#user-jwt)."""
 PASSPHRASE_LENGTH = 32
 """GARM demands exactly 32 characters: the passphrase is an AES-256 key in its legacy seal format."""
+PRIVATE_FILE_MODE = 0o600
+"""Files holding secrets (the generated config, the SQLite database and its -wal/-shm)."""
+PRIVATE_DIR_MODE = 0o700
 
 
 class ConfigError(ValueError):
@@ -337,9 +341,13 @@ def _random_secret(length: int) -> str:
 def ensure_default_config(data_dir: Path) -> DefaultConfig:
     """Create (once) a config for a local server: random secrets, SQLite in ``data_dir``, 127.0.0.1:9997."""
     path = data_dir / "config.toml"
+    data_dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    # pygarm's own data directory (config with secrets, the SQLite file): an existing one made with a
+    # looser mode (an older pygarm, a plain mkdir) is tightened (issue 8 #13).
+    if data_dir.stat().st_mode & 0o077:
+        data_dir.chmod(PRIVATE_DIR_MODE)
     if path.exists():
         return DefaultConfig(path=path, created=False)
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     text = f"""# Created by `pygarm serve`; GARM's config format (https://github.com/cloudbase/garm).
 [default]
 # Set these to URLs your runners can reach, or run `pygarm init`.
@@ -366,6 +374,13 @@ passphrase = "{_random_secret(PASSPHRASE_LENGTH)}"
   [database.sqlite3]
   db_file = "{(data_dir / "garm.db").resolve()}"
 """
-    path.write_text(text)
-    path.chmod(0o600)
+    write_private_file(path, text)
     return DefaultConfig(path=path, created=True)
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Create ``path`` readable by its owner only from the first byte on (``O_EXCL``: never an existing
+    file); writing first and tightening after would leave the secrets readable for a moment."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)

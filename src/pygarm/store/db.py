@@ -41,6 +41,7 @@ from pygarm.events.change import Change, EntityType, Operation
 from pygarm.params.base import GoModel
 from pygarm.params.gojson import dumps
 from pygarm.store.fastsql import Prepared, driver_execute
+from pygarm.store.sqlite_files import secure_sqlite_files
 from pygarm.store.tables import change_events, change_log_state
 
 T = TypeVar("T")
@@ -135,6 +136,7 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
+            secure_sqlite_files(url)
             args = {"check_same_thread": False}
             # One connection, reused: the writer thread is the only user, and reconnecting costs a WAL set-up.
             self._write_engine = create_engine(url, echo=echo, connect_args=args, pool_size=1, max_overflow=0)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from pygarm.events.change import Change
 from pygarm.events.filters import CompiledFilter
+from pygarm.events.matching import accepts
 
 REPLAY_BATCH = 500
 """Logged changes read per round while replaying a resume."""
@@ -181,6 +182,6 @@ class Replay(Backlog):
             for change in rows:
                 if change.seq > self.upto:
                     return
-                if (change.entity_type, change.operation) in self.match:
+                if accepts(self.match, change.entity_type, change.operation, change.payload):
                     yield text_with_seq(change.frame.decode(), change.seq)
             after = rows[-1].seq

@@ -37,10 +37,9 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from pygarm.events.change import EntityType, Operation
+from pygarm.events.matching import CompiledFilter, EventKey, Scalar, compile_stream_filter
 
-EventKey = tuple[EntityType, Operation]
-CompiledFilter = frozenset[EventKey]
-"""The ``(entity_type, operation)`` pairs a subscriber receives."""
+__all__ = ["CompiledFilter", "EventKey"]
 
 EVERYTHING: Final[CompiledFilter] = frozenset(itertools.product(EntityType, Operation))
 """``send-everything``: every pair (GARM's ``WithEverything()``)."""
@@ -50,6 +49,7 @@ NOTHING: Final[CompiledFilter] = frozenset()
 ERR_NO_FILTERS = "no filters provided"
 ERR_INVALID_ENTITY_TYPE = "invalid entity type"
 ERR_INVALID_OPERATION_TYPE = "invalid operation type"
+ERR_INVALID_MATCH = "invalid match: an object of field names to a string, number, boolean or a list of them"
 """GARM's error values (``garm@v0.1.5 database/common/errors.go``); pygarm logs them, the client never sees
 them."""
 
@@ -74,6 +74,12 @@ class EventFilter(BaseModel):
     )
     entity_type: EntityType = Field(
         alias="entity-type", title="entity type", description="The type of entity to filter on"
+    )
+    match: dict[str, list[str | bool | int | float]] | None = Field(
+        default=None,
+        title="match",
+        description="pygarm only (GARM ignores it): top-level payload fields and the values any of which "
+        "they must hold; AND across fields",
     )
 
 
@@ -100,24 +106,26 @@ class FilterMessage(BaseModel):
         if self.send_everything:
             document["send-everything"] = True
         if self.filters:
-            document["filters"] = [
-                {"operations": [op.value for op in f.operations], "entity-type": f.entity_type.value}
-                if f.operations
-                else {"entity-type": f.entity_type.value}
-                for f in self.filters
-            ]
+            document["filters"] = [_encode_filter(f) for f in self.filters]
         return orjson.dumps(document)
 
 
+def _encode_filter(item: EventFilter) -> dict[str, Any]:
+    encoded: dict[str, Any] = {}
+    if item.operations:
+        encoded["operations"] = [op.value for op in item.operations]
+    encoded["entity-type"] = item.entity_type.value
+    if item.match is not None:
+        encoded["match"] = item.match
+    return encoded
+
+
 def compile_filter(message: FilterMessage) -> CompiledFilter:
-    """OR over the filters; each is its entity type AND any of its operations (all when none listed)."""
+    """OR over the filters; each is its entity type AND any of its operations (all when none listed), AND
+    its field conditions when it has ``match`` (then a :class:`~pygarm.events.matching.StreamFilter`)."""
     if message.send_everything:
         return EVERYTHING
-    pairs: set[EventKey] = set()
-    for item in message.filters:
-        operations = item.operations or list(Operation)
-        pairs.update((item.entity_type, op) for op in operations)
-    return frozenset(pairs)
+    return compile_stream_filter((item.entity_type, item.operations, item.match) for item in message.filters)
 
 
 # --- Decoding results -----------------------------------------------------------------------------------
@@ -189,11 +197,14 @@ def _validate(options: _Options) -> DecodeResult:
         operations = item.operations.live() if item.operations is not None else []
         if any(op not in _OPERATIONS for op in operations):
             return InvalidFilter(detail=ERR_INVALID_OPERATION_TYPE)
+        if item.match is not None and _match_conditions(item.match) is None:
+            return InvalidFilter(detail=ERR_INVALID_MATCH)
     message = FilterMessage(
         filters=[
             EventFilter(
                 entity_type=EntityType(item.entity_type),
                 operations=[Operation(op) for op in (item.operations.live() if item.operations else [])],
+                match=None if item.match is None else _match_conditions(item.match),
             )
             for item in filters
         ]
@@ -216,10 +227,45 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"invalid character in literal {name!r}")
 
 
-def _any_number(_literal: str) -> float:
-    """No field of ``Options`` is a number, so only the kind matters; converting would also reject
-    integers longer than Python's digit limit, which Go skips without complaint."""
-    return 0.0
+class _Number(float):
+    """A JSON number: GARM's fields take none, so only its kind matters there; ``match`` needs its value.
+    Keeping the literal avoids ``int()``'s digit limit, which would reject what Go skips."""
+
+    literal: str
+
+    def value(self) -> int | float | None:
+        if any(c in self.literal for c in ".eE"):
+            return float(self)
+        return int(self.literal) if len(self.literal) <= 400 else None
+
+
+def _any_number(literal: str) -> float:
+    number = _Number(literal)
+    number.literal = literal
+    return number
+
+
+def _match_scalar(value: Any) -> Scalar | None:
+    if isinstance(value, str | bool):
+        return value
+    if isinstance(value, _Number):
+        return value.value()
+    return None
+
+
+def _match_conditions(value: Any) -> dict[str, list[Scalar]] | None:
+    """``match``'s decoded value as field → values, or None when it is not one (an invalid filter).
+    A repeated field name keeps its last value."""
+    if not isinstance(value, _GoObject):
+        return None
+    conditions: dict[str, list[Scalar]] = {}
+    for field, item in value:
+        values = item if isinstance(item, list) and not isinstance(item, _GoObject) else [item]
+        scalars = [_match_scalar(v) for v in values]
+        if any(s is None for s in scalars):
+            return None
+        conditions[field] = [s for s in scalars if s is not None]
+    return conditions
 
 
 # Go folds keys with simple Unicode case folding; the only non-ASCII runes that fold onto ASCII letters
@@ -233,6 +279,7 @@ _KEY_SEND_EVERYTHING: Final = "SEND-EVERYTHING"
 _KEY_FILTERS: Final = "FILTERS"
 _KEY_ENTITY_TYPE: Final = "ENTITY-TYPE"
 _KEY_OPERATIONS: Final = "OPERATIONS"
+_KEY_MATCH: Final = "MATCH"
 
 ElemT = TypeVar("ElemT")
 
@@ -256,11 +303,13 @@ class _Slice(Generic[ElemT]):
 
 
 class _Filter:
-    __slots__ = ("entity_type", "operations")
+    __slots__ = ("entity_type", "match", "operations")
 
     def __init__(self) -> None:
         self.entity_type = ""
         self.operations: _Slice[str] | None = None
+        self.match: Any = None
+        """pygarm's ``match`` (GARM has no such field and skips it): the raw value, null = none."""
 
 
 class _Options:
@@ -308,6 +357,8 @@ def _unmarshal_filter_into(value: Any, slots: list[_Filter], index: int) -> None
                 target.entity_type = item
         elif folded == _KEY_OPERATIONS:
             target.operations = _unmarshal_slice(item, target.operations, _unmarshal_string_into, str)
+        elif folded == _KEY_MATCH and item is not None:
+            target.match = item
 
 
 def _unmarshal_string_into(value: Any, slots: list[str], index: int) -> None:

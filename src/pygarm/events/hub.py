@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pygarm.events.change import Change
 from pygarm.events.extensions import text_with_seq
 from pygarm.events.filters import NOTHING, CompiledFilter
+from pygarm.events.index import SubscriberIndex
 from pygarm.events.mailbox import CloseCause, Mailbox
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,8 @@ class Subscription(Mailbox[Delivery]):
     def set_filter(self, compiled: CompiledFilter) -> None:
         """Replace (never merge) the filter; an empty one stops deliveries without closing."""
         self.match = compiled
+        if self._hub is not None:
+            self._hub._index.set(self, compiled)
 
     def close(self, cause: CloseCause = CloseCause.CLOSED) -> bool:
         closed_now = super().close(cause)
@@ -128,8 +131,7 @@ class Hub:
         self.poll_interval = poll_interval
         self._read_batch = read_batch
         self._subscriptions: dict[Subscription, None] = {}
-        self._snapshot: tuple[Subscription, ...] = ()
-        self._snapshot_stale = False
+        self._index: SubscriberIndex[Subscription] = SubscriberIndex()
         # Published changes that did not follow the last dispatched seq, with the read round that
         # started after they were published (a read round that started later proves their gap a hole).
         self._parked: dict[int, tuple[Change, int]] = {}
@@ -155,7 +157,6 @@ class Hub:
         """A new subscription with no filter, starting after :attr:`last_seq`."""
         subscription = Subscription(self, name, queue_limit or self.queue_limit, self._last_seq)
         self._subscriptions[subscription] = None
-        self._snapshot_stale = True
         return subscription
 
     def add_listener(self, listener: Callable[[Change], None]) -> None:
@@ -167,7 +168,7 @@ class Hub:
     def _forget(self, subscription: Subscription) -> None:
         if subscription in self._subscriptions:
             del self._subscriptions[subscription]
-            self._snapshot_stale = True
+        self._index.remove(subscription)
 
     def close_all(self, cause: CloseCause = CloseCause.SHUTDOWN) -> None:
         for subscription in list(self._subscriptions):
@@ -199,28 +200,20 @@ class Hub:
         self._last_seq = change.seq
         for listener in self._listeners:
             listener(change)
-        if self._snapshot_stale:
-            self._snapshot = tuple(self._subscriptions)
-            self._snapshot_stale = False
-        subscriptions = self._snapshot
-        if not subscriptions:
+        key = (change.entity_type, change.operation)
+        index = self._index
+        subscriptions = index.plain(key)
+        fields = index.fields(key)
+        if not subscriptions and fields is None:
             return
         delivery = Delivery(change, change.frame.decode())
-        key = (change.entity_type, change.operation)
         for subscription in subscriptions:
-            if key not in subscription.match:
+            if subscription.cause is not None:  # closed during this dispatch
                 continue
             # Mailbox.offer, inlined: this loop is the per-subscriber cost of every change.
             items = subscription.items
             if len(items) >= subscription.limit:
-                if subscription.cause is None:
-                    log.warning(
-                        "closing slow events subscriber %r: %d changes queued at seq %d",
-                        subscription.name,
-                        len(items),
-                        change.seq,
-                    )
-                subscription.close(CloseCause.SLOW_CONSUMER)
+                self._close_slow(subscription, len(items), change.seq)
                 continue
             items.append(delivery)
             waiter = subscription.waiter
@@ -228,6 +221,25 @@ class Hub:
                 subscription.waiter = None
                 if not waiter.done():
                     waiter.set_result(None)
+        if fields is not None:
+            for subscription in index.matching(fields, change):
+                if subscription.cause is not None:
+                    continue
+                if len(subscription.items) >= subscription.limit:
+                    self._close_slow(subscription, len(subscription.items), change.seq)
+                    continue
+                subscription.offer(delivery)
+
+    @staticmethod
+    def _close_slow(subscription: Subscription, queued: int, seq: int) -> None:
+        if subscription.cause is None:
+            log.warning(
+                "closing slow events subscriber %r: %d changes queued at seq %d",
+                subscription.name,
+                queued,
+                seq,
+            )
+        subscription.close(CloseCause.SLOW_CONSUMER)
 
     def _dispatch_parked(self, *, covered_round: int) -> None:
         """Dispatch parked changes that are next in line, or whose gap a read round has proven a hole.

@@ -21,6 +21,7 @@ from typing import Protocol
 from pygarm.events.change import EntityType, Operation
 from pygarm.events.extensions import SNAPSHOT_END, Backlog, control_text
 from pygarm.events.filters import CompiledFilter
+from pygarm.events.matching import StreamFilter
 
 SNAPSHOT_OPERATION = "snapshot"
 
@@ -62,8 +63,11 @@ class Snapshot(Backlog):
             seq = max(cursor.seq, self.position)
             self.position = seq
             tail = f',"seq":{seq}}}'
+            conditional = self.match if isinstance(self.match, StreamFilter) else None
             async for batch in cursor.batches():
                 for entity_type, payload in batch:
+                    if conditional is not None and not conditional.snapshot_matches(entity_type, payload):
+                        continue
                     yield (
                         f'{{"entity-type":"{entity_type.value}","operation":"{SNAPSHOT_OPERATION}",'
                         f'"payload":{payload.decode()}{tail}'

@@ -12,6 +12,17 @@ Output: each event as one line of GARM's JSON, exactly as received, so ``pygarm 
 drops, and warns on stderr that events during the gap may have been missed. Ctrl-C ends it (exit 0),
 as does ``--count N`` after N events; any other end is reported on stderr with its close code and reason
 (exit 1), also a normal close by a server that shuts down.
+
+pygarm's extensions (docs/events.md), for pygarm servers only:
+
+* ``--seq``: each frame carries its ``"seq"``; ``--since N``: first replay every change after ``seq`` N;
+* ``--resume``: reconnect like ``--reconnect`` but continue from the last ``seq`` received: no gap;
+* ``--snapshot``: first the current state of everything the filter selects (operation ``snapshot``);
+* ``--ack``: the server confirms each filter (``{"control":"filter-ack","seq":S}``);
+* ``--match FIELD=VALUE`` (``FIELD:=JSON`` for numbers and booleans), repeatable: field filters on the
+  payload, AND across fields, OR over repeated values of one field, e.g. ``--match pool_id=<id>``.
+
+Control frames are printed as JSON lines too (a dim line with ``--pretty``); ``--count`` counts events.
 """
 
 from __future__ import annotations
@@ -21,13 +32,14 @@ import sys
 from datetime import datetime
 from typing import Annotated
 
+import orjson
 import typer
 from rich.text import Text
 
 from pygarm.cli._common import CliError, at_most_one, client
 from pygarm.cli.output import console
-from pygarm.client import Event, Gap, build_filter
-from pygarm.client._protocol import FilterSpec
+from pygarm.client import Control, Event, Gap, StreamOptions, build_filter
+from pygarm.client._protocol import EventPayload, FilterSpec, MatchValue
 from pygarm.params.models import (
     ControllerInfo,
     Enterprise,
@@ -41,12 +53,16 @@ from pygarm.params.models import (
     User,
 )
 
-OPERATION_STYLES = {"create": "green", "update": "yellow", "delete": "red"}
+OPERATION_STYLES = {"create": "green", "update": "yellow", "delete": "red", "snapshot": "cyan"}
 
 
 def summary(event: Event) -> str:
-    """One readable line about the payload (the full JSON is one ``--format`` away)."""
-    p = event.payload
+    """One readable line about the event's payload (the full JSON is one ``--format`` away)."""
+    return describe(event.payload)
+
+
+def describe(p: EventPayload) -> str:
+    """One readable line about a payload."""
     if isinstance(p, Repository):
         return f"{p.owner}/{p.name} ({p.id})"
     if isinstance(p, (Organization, Enterprise)):
@@ -84,6 +100,32 @@ def pretty_line(event: Event, now: datetime | None = None) -> Text:
     return line
 
 
+def control_line(control: Control, now: datetime | None = None) -> Text:
+    stamp = (now or datetime.now()).strftime("%H:%M:%S")
+    seq = "" if control.seq is None else f" seq={control.seq}"
+    return Text(f"{stamp} -- {control.kind}{seq}", style="dim")
+
+
+def parse_match(items: list[str] | None) -> dict[str, list[MatchValue]]:
+    """``FIELD=VALUE`` (a string) or ``FIELD:=JSON`` (a number or boolean), repeatable → field filters."""
+    rules: dict[str, list[MatchValue]] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.rstrip(":"):
+            raise CliError(f"invalid --match {item!r}: expected FIELD=VALUE or FIELD:=JSON")
+        parsed: MatchValue = value
+        if name.endswith(":"):
+            name = name[:-1]
+            try:
+                parsed = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                raise CliError(f"invalid --match {item!r}: {value!r} is not JSON") from None
+            if not isinstance(parsed, (str, int, float, bool)):
+                raise CliError(f"invalid --match {item!r}: expected a string, number or boolean")
+        rules.setdefault(name, []).append(parsed)
+    return rules
+
+
 def choose_filter(filters: str | None, all_: bool, entities: list[str] | None) -> FilterSpec:
     at_most_one(filters=filters, all=all_, entity=bool(entities))
     if filters is not None:
@@ -114,21 +156,57 @@ def events(
         typer.Option("--reconnect", help="Reconnect after drops and restarts (events in the gap are lost)."),
     ] = False,
     count: Annotated[int | None, typer.Option("--count", min=1, help="Exit after this many events.")] = None,
+    seq: Annotated[bool, typer.Option("--seq", help='pygarm: each frame carries its "seq".')] = False,
+    since: Annotated[
+        int | None, typer.Option("--since", min=0, help="pygarm: first replay the changes after this seq.")
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="pygarm: reconnect and continue from the last seq (no gap)."),
+    ] = False,
+    snapshot: Annotated[
+        bool, typer.Option("--snapshot", help="pygarm: first the current state of what the filter selects.")
+    ] = False,
+    ack: Annotated[bool, typer.Option("--ack", help="pygarm: the server confirms the filter.")] = False,
+    match: Annotated[
+        list[str] | None,
+        typer.Option("--match", help="pygarm: FIELD=VALUE or FIELD:=JSON payload filter; repeatable."),
+    ] = None,
 ) -> None:
     """Follow change events (GARM's events websocket): JSON lines, or --pretty."""
     spec = choose_filter(filters, all_, entity)
+    rules = parse_match(match)
     try:
-        build_filter(spec)  # a typo in --entity fails here, before connecting
+        build_filter(spec, match=rules)  # a typo in --entity fails here, before connecting
+        options = StreamOptions(seq=seq, since=since, snapshot=snapshot, ack=ack, resume=resume)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     out = console()
+
+    def on_control(control: Control) -> None:
+        if pretty:
+            out.print(control_line(control))
+        else:
+            sys.stdout.write(control.raw.decode("utf-8", "replace") + "\n")
+        sys.stdout.flush()
 
     def on_gap(gap: Gap) -> None:
         typer.echo(f"warning: {gap.describe()}", err=True)
 
     received = 0
     with client(ctx) as garm:
-        stream = garm.events(spec, reconnect=reconnect, on_gap=on_gap)
+        stream = garm.events(
+            spec,
+            reconnect=reconnect,
+            on_gap=on_gap,
+            resume=options.resume,
+            since=options.since,
+            seq=options.seq,
+            snapshot=options.snapshot,
+            ack=options.ack,
+            match=rules,
+            on_control=on_control,
+        )
         try:
             for event in stream:
                 if pretty:

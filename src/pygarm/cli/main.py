@@ -15,6 +15,7 @@
     pygarm provider list
     pygarm user list|show|update|set-password
     pygarm events (= debug-events)    follow change events
+    pygarm watch pools|runners|jobs|repos   a live table fed by the events stream
     pygarm demo [job]                 an offline demo: fake GitHub, test provider, runners, jobs
 
 Every client command uses the active garm-cli profile (``--profile`` or ``$PYGARM_PROFILE`` picks
@@ -28,7 +29,7 @@ from typing import Annotated
 
 import typer
 
-from pygarm.cli import controller, demo, entities, events, github, logs, pools, profile, runners, users
+from pygarm.cli import controller, demo, entities, events, github, logs, pools, profile, runners, users, watch
 from pygarm.cli._common import RootGroup, State
 from pygarm.cli.serve import serve
 from pygarm.version import GARM_COMPATIBLE_VERSION, __version__
@@ -85,6 +86,7 @@ app.add_typer(users.app, name="user")
 app.command("events")(events.events)
 app.command("debug-events", help="The same as `events`, under garm-cli's name.")(events.events)
 app.command("debug-log")(logs.debug_log)
+app.command("watch")(watch.watch)
 app.add_typer(demo.app, name="demo")
 
 

@@ -43,7 +43,7 @@ from pygarm.client._protocol import (
     decode_event,
     events_url,
 )
-from pygarm.client._resume import StreamOptions
+from pygarm.client._resume import Control, StreamOptions, decode_control
 from pygarm.client.errors import ConnectError, GarmClientError, HandshakeError
 
 __all__ = [
@@ -152,9 +152,11 @@ class _Stream:
         on_gap: Callable[[Gap], None] | None = None,
         delays: Callable[[], Iterator[float]] = backoff,
         options: StreamOptions | None = None,
+        on_control: Callable[[Control], None] | None = None,
     ) -> None:
         self.url = url
         self._token = token
+        self._on_control = on_control
         self.state = StreamState(
             filter_message=filter_message,
             reconnect=reconnect,
@@ -169,6 +171,15 @@ class _Stream:
         """The resume point: the ``seq`` up to which everything the filter selects was received (with
         ``resume``, ``seq``, ``since`` or ``snapshot``; ``None`` before the first)."""
         return self.state.position.seq
+
+    def _decode(self, frame: bytes) -> Event | None:
+        """The event in ``frame``; a control frame goes to ``on_control`` (in stream order) instead."""
+        event = decode_event(frame)
+        if event is None and self._on_control is not None:
+            control = decode_control(frame)
+            if control is not None:
+                self._on_control(control)
+        return event
 
     def _prepare(self) -> None:
         """What a face keeps besides the state; called last by ``__init__`` (the blocking face adds
@@ -185,7 +196,8 @@ class AsyncEventStream(_Stream):
     :class:`~pygarm.client._protocol.Gap` to ``on_gap`` (default: a logged warning). ``delays`` makes the
     iterator of waits between attempts (default: :func:`~pygarm.client.backoff`). ``options`` asks a
     pygarm server for its extensions; with ``resume`` a reconnect continues from :attr:`last_seq`
-    (``since=``) with no gap and no duplicate, and a 4001 raises ``ResumeUnavailable``.
+    (``since=``) with no gap and no duplicate, and a 4001 raises ``ResumeUnavailable``. Control frames
+    (``snapshot-end``, ``filter-ack``, ``bookmark``) are not events; ``on_control`` receives them.
     """
 
     def __aiter__(self) -> AsyncIterator[Event]:
@@ -194,7 +206,7 @@ class AsyncEventStream(_Stream):
     async def _run(self) -> AsyncIterator[Event]:
         async for kind, frame in async_frames(self.url, self._token, self.state):
             if kind == TEXT_MESSAGE:
-                event = decode_event(frame)
+                event = self._decode(frame)
                 if event is not None:
                     yield event
 
@@ -238,7 +250,7 @@ class EventStream(_Stream):
     def __iter__(self) -> Iterator[Event]:
         for kind, data in sync_frames(self.url, self._token, self.state, self._socket):
             if kind == TEXT_MESSAGE:
-                event = decode_event(data)
+                event = self._decode(data)
                 if event is not None:
                     yield event
 

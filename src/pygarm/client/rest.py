@@ -23,7 +23,7 @@ from pygarm.client import _routes as r
 from pygarm.client._binding import route
 from pygarm.client._core import DEFAULT_TIMEOUT_S, USER_AGENT, Call, auth_header, read_response, rest_base
 from pygarm.client._protocol import EVENTS_PATH, FilterSpec, Gap, MatchSpec, build_filter, events_url
-from pygarm.client._resume import StreamOptions
+from pygarm.client._resume import Control, StreamOptions
 from pygarm.client.errors import ConnectError
 from pygarm.client.events import AsyncEventStream, EventStream
 from pygarm.client.profiles import ProfileFile
@@ -98,6 +98,7 @@ class _Base(Generic[HttpT, TransportT, StreamT]):
         ack: bool = False,
         bookmark: float | None = None,
         match: MatchSpec = None,
+        on_control: Callable[[Control], None] | None = None,
     ) -> StreamT:
         """Typed events, with ``for`` on the blocking client and ``async for`` on the asyncio one;
         ``filters`` as in :func:`~pygarm.client.build_filter` (default: everything). The filter is
@@ -108,14 +109,21 @@ class _Base(Generic[HttpT, TransportT, StreamT]):
         no duplicate (``ResumeUnavailable`` if the server's log no longer reaches back); ``since=N``
         starts after ``seq`` N; ``snapshot`` first sends the current state (operation ``snapshot``);
         ``match`` adds field filters to every filter (``{"pool_id": id}``); ``seq``, ``ack`` and
-        ``bookmark`` as on the wire. The stream's ``last_seq`` is the position to persist."""
+        ``bookmark`` as on the wire; ``on_control`` receives the control frames. The stream's ``last_seq``
+        is the position to persist."""
         message = build_filter(filters, match=match)
         options = StreamOptions(
             seq=seq, since=since, snapshot=snapshot, ack=ack, bookmark=bookmark, resume=resume
         )
         url = events_url(self.base_url, EVENTS_PATH)
         return self._event_stream(
-            url, self.token or "", message, reconnect=reconnect, on_gap=on_gap, options=options
+            url,
+            self.token or "",
+            message,
+            reconnect=reconnect,
+            on_gap=on_gap,
+            options=options,
+            on_control=on_control,
         )
 
     def _connect_error(self, exc: httpx.TransportError) -> ConnectError:

@@ -1,0 +1,112 @@
+"""``pygarm watch`` and the extension flags of ``pygarm events``: argument checks and rendering without a
+server; replay with ``--since``; the live table's plain-line form against a live server (once the server
+sends snapshots)."""
+
+from __future__ import annotations
+
+import queue
+import time
+
+import orjson
+import pytest
+from rich.console import Console
+
+from pygarm.cli._common import CliError
+from pygarm.cli.events import parse_match
+from pygarm.cli.watch import VIEWS, Kind, change_line, render
+from pygarm.client import GarmClient
+from pygarm.params.models import Instance
+from tests.cli.conftest import Cli
+from tests.cli.test_events_cli import Process, pygarm_events
+from tests.cli.test_nouns import WEBHOOK_SECRET, add_pat_credentials
+from tests.client.events_probe import requires_events_route
+from tests.client.mirror_support import requires_snapshot
+from tests.client.test_events_live import endpoint_churn
+from tests.live import LiveServer
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_parse_match() -> None:
+    assert parse_match(["pool_id=p1", "status=running", "status=failed", "enabled:=true", "id:=7"]) == {
+        "pool_id": ["p1"],
+        "status": ["running", "failed"],
+        "enabled": [True],
+        "id": [7],
+    }
+    for bad in ("pool_id", "=x", "n:=[1]", "n:=nope"):
+        with pytest.raises(CliError, match="invalid --match"):
+            parse_match([bad])
+
+
+def test_render_sorts_rows_and_lines_describe_the_payload() -> None:
+    view = VIEWS[Kind.runners]
+    items = [
+        Instance(name="b", status="running", pool_id="p"),
+        Instance(name="a", status="failed", pool_id="p"),
+    ]
+    console = Console(width=200, record=True)
+    console.print(render(view, items, title="runners (2)"))
+    text = console.export_text()
+    assert text.index(" a ") < text.index(" b ") and "Runner Status" in text
+    line = change_line("snapshot", items[0]).plain
+    assert line.split()[1:] == ["snapshot", "b", "running", "pool=p"]
+
+
+def test_pool_option_only_where_it_means_something(cli: Cli, logged_in: LiveServer) -> None:
+    assert "--pool applies to pools and runners, not jobs" in cli.fails("watch", "jobs", "--pool", "x")
+    assert "exclude each other" in cli.fails("events", "--snapshot", "--since", "3")
+
+
+@requires_events_route
+def test_events_since_replays_the_log_with_seq(cli: Cli, logged_in: LiveServer) -> None:
+    with GarmClient.from_profile() as garm:
+        endpoint_churn(garm)
+    result = cli("events", "--entity", "github_endpoint", "--since", "0", "--count", "6")
+    frames = [orjson.loads(line) for line in result.stdout.splitlines()]
+    assert [(f["operation"], f["payload"]["name"]) for f in frames] == [
+        ("create", "github.com"),
+        ("create", "a.example.com"),
+        ("update", "a.example.com"),
+        ("create", "b.example.com"),
+        ("delete", "a.example.com"),
+        ("delete", "b.example.com"),
+    ]
+    seqs = [f["seq"] for f in frames]
+    assert seqs == sorted(set(seqs))
+
+
+def next_line(process: Process, needle: str) -> str:
+    """The next stdout line containing ``needle`` (earlier lines are dropped)."""
+    deadline = time.monotonic() + 20
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            line = process.frames.get(timeout=remaining).decode()
+        except queue.Empty:
+            break
+        if needle in line:
+            return line
+    raise AssertionError(f"no line with {needle!r}")
+
+
+@requires_snapshot
+def test_watch_prints_the_snapshot_then_each_change(cli: Cli, logged_in: LiveServer) -> None:
+    add_pat_credentials(cli)
+    add = ["--credentials", "gh-pat", "--webhook-secret", WEBHOOK_SECRET]
+    first = cli.json("repo", "add", "--owner", "octo", "--name", "first", *add)
+    with pygarm_events("watch", "repos") as process:
+        assert next_line(process, "octo/first").split()[1] == "snapshot"
+        second = cli.json("repo", "add", "--owner", "octo", "--name", "second", *add)
+        assert next_line(process, "octo/second").split()[1] == "create"
+        cli("repo", "delete", first["id"])
+        assert next_line(process, first["id"]).split()[1] == "delete"
+        assert process.interrupt() == 0, process.stderr
+    assert second["id"]
+
+
+@requires_snapshot
+def test_events_snapshot_then_snapshot_end(logged_in: LiveServer) -> None:
+    with pygarm_events("events", "--snapshot", "--entity", "github_endpoint", "--count", "1") as process:
+        assert process.wait() == 0, process.stderr
+    frame = orjson.loads(process.frames.get_nowait())
+    assert (frame["operation"], frame["payload"]["name"]) == ("snapshot", "github.com")

@@ -19,7 +19,6 @@ from pygarm.params.models import Instance
 from tests.cli.conftest import Cli
 from tests.cli.test_events_cli import Process, pygarm_events
 from tests.cli.test_nouns import WEBHOOK_SECRET, add_pat_credentials
-from tests.client.events_probe import requires_events_route
 from tests.client.mirror_support import requires_snapshot
 from tests.client.test_events_live import endpoint_churn
 from tests.live import LiveServer
@@ -58,7 +57,6 @@ def test_pool_option_only_where_it_means_something(cli: Cli, logged_in: LiveServ
     assert "exclude each other" in cli.fails("events", "--snapshot", "--since", "3")
 
 
-@requires_events_route
 def test_events_since_replays_the_log_with_seq(cli: Cli, logged_in: LiveServer) -> None:
     with GarmClient.from_profile() as garm:
         endpoint_churn(garm)

@@ -25,11 +25,11 @@ from pygarm.client import (
 )
 from pygarm.client._protocol import events_url
 from pygarm.config import Settings
-from tests.client.events_probe import Probe, requires_events_route
+from tests.client.events_probe import Probe
 from tests.client.test_events_live import ENDPOINT_CREATES_AND_CONTROLLER, Face, endpoint_churn, running
 from tests.live import LiveServer, run_live_server
 
-pytestmark = [pytest.mark.timeout(120), requires_events_route]
+pytestmark = pytest.mark.timeout(120)
 RESUME = StreamOptions(resume=True)
 
 

@@ -5,7 +5,10 @@ sends snapshots)."""
 from __future__ import annotations
 
 import queue
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import orjson
 import pytest
@@ -108,3 +111,25 @@ def test_events_snapshot_then_snapshot_end(logged_in: LiveServer) -> None:
         assert process.wait() == 0, process.stderr
     frame = orjson.loads(process.frames.get_nowait())
     assert (frame["operation"], frame["payload"]["name"]) == ("snapshot", "github.com")
+
+
+MIRROR_EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "state_mirror.py"
+
+
+def test_state_mirror_example_without_a_profile_says_so_in_one_line(home: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(MIRROR_EXAMPLE)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith("state_mirror: no profile in ") and result.stderr.count("\n") == 1
+
+
+@requires_snapshot
+def test_state_mirror_example_follows_changes(logged_in: LiveServer) -> None:
+    example = Process([sys.executable, str(MIRROR_EXAMPLE)])
+    try:
+        assert next_line(example, "mirroring").startswith("mirroring http://127.0.0.1:")
+        assert example.interrupt() == 0, example.stderr
+    finally:
+        if example.proc.poll() is None:
+            example.proc.kill()

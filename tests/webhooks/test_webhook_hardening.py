@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -11,10 +12,12 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.api.entity_support import ChangeLog
-from tests.webhooks.conftest import World, job_payload, send
+from pygarm.events.filters import EVERYTHING
+from tests.api.entity_support import ChangeLog, store_of
+from tests.webhooks.conftest import World, job_payload, make_instance, send
 
 BAD_REQUEST = "Bad Request"
+RUNNER = "garm-runner0042"
 
 
 def _no_error_logged(caplog: pytest.LogCaptureFixture) -> None:
@@ -145,3 +148,76 @@ async def test_largest_int64_job_id_is_recorded(world: World, caplog: pytest.Log
     listed = (await world.http.get("/api/v1/jobs")).json()
     assert [(j["id"], j["run_id"]) for j in listed] == [(INT64_MAX, INT64_MAX)]
     _no_error_logged(caplog)
+
+
+class StreamTap:
+    """A send-everything subscriber of the app's hub: what an events websocket client would receive."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.subscription = world.app.state.hub.subscribe("replay-test")
+        self.subscription.set_filter(EVERYTHING)
+        self.seen = self.subscription.start_seq
+
+    async def received(self) -> list[tuple[str, str]]:
+        """Every event up to the change log's head (commits reach the hub in order, so once the head's
+        event is here, all earlier ones are too), as ``(entity-type, operation)``."""
+        head = await store_of(self.world.app).db.last_seq()
+        got: list[Any] = []
+        deadline = asyncio.get_running_loop().time() + 10
+        while self.seen < head:
+            delivery = self.subscription.pop()
+            if delivery is None:
+                assert asyncio.get_running_loop().time() < deadline, "the stream stopped short of the head"
+                await asyncio.sleep(0.01)
+                continue
+            got.append(delivery)
+            self.seen = delivery.change.seq
+        assert self.subscription.pop() is None
+        return [(d.change.entity_type.value, d.change.operation.value) for d in got]
+
+
+async def _deliver_times(world: World, payload: dict[str, Any], times: int) -> None:
+    body = orjson.dumps(payload)
+    for _ in range(times):
+        response = await send(world.http, body)
+        assert (response.status_code, response.content) == (200, b"")
+
+
+async def test_replayed_queued_delivery_emits_one_job_create(world: World) -> None:
+    """GitHub redelivers (by hand, or after a slow answer): the same signed ``queued`` four times is one
+    ``job/create`` and nothing else on the stream (issue 8 #6; GARM emits a ``job/update`` per repeat)."""
+    tap = StreamTap(world)
+    await _deliver_times(world, job_payload(world, "queued", 4001), 4)
+    assert await tap.received() == [("job", "create")]
+    await _deliver_times(world, job_payload(world, "queued", 4002), 1)
+    assert await tap.received() == [("job", "create")]
+
+
+async def test_replayed_lifecycle_emits_each_event_once(world: World) -> None:
+    """Each step of a job's life, replayed three times, gives the events of one delivery."""
+    await make_instance(world, RUNNER)
+    tap = StreamTap(world)
+    await _deliver_times(world, job_payload(world, "queued", 4003), 3)
+    assert await tap.received() == [("job", "create")]
+    await _deliver_times(world, job_payload(world, "in_progress", 4003, runner_name=RUNNER), 3)
+    assert await tap.received() == [("instance", "update"), ("job", "update")]
+    completed = job_payload(world, "completed", 4003, runner_name=RUNNER)
+    await _deliver_times(world, completed, 3)
+    assert await tap.received() == [("instance", "update"), ("instance", "update"), ("job", "update")]
+    # Completed jobs are purged; a redelivery of the completion afterwards must not bring the job back.
+    assert await world.store.delete_completed_jobs() == 1
+    assert await tap.received() == [("job", "delete")]
+    await _deliver_times(world, completed, 2)
+    assert await tap.received() == []
+    assert (await world.http.get("/api/v1/jobs")).json() == []
+
+
+async def test_a_repeat_that_changes_a_field_is_an_update(world: World) -> None:
+    """Only exact repeats are dropped: the same job with a new conclusion is a ``job/update``."""
+    tap = StreamTap(world)
+    await _deliver_times(world, job_payload(world, "queued", 4004), 1)
+    await _deliver_times(world, job_payload(world, "queued", 4004, runner_group_name="Other"), 2)
+    assert await tap.received() == [("job", "create"), ("job", "update")]
+    jobs = (await world.http.get("/api/v1/jobs")).json()
+    assert [(j["id"], j["runner_group_name"]) for j in jobs] == [(4004, "Other")]

@@ -23,9 +23,11 @@ Deliberate difference from GARM: GitHub delivers events out of order and more th
 each one, so a late ``queued`` re-queues a finished job and a late ``in_progress`` revives a terminated
 runner. pygarm never moves a job backwards (``queued`` < ``in_progress`` < ``completed``), never turns a
 ``terminated`` runner ``active`` again, never sets ``pending_delete`` on a runner already being deleted,
-and ignores exact repeats (no duplicate events, no duplicate refill). Each check is atomic with its write
-(``store/webhook_queries.py``). A ``queued`` for a job that completed recently and was already purged is
-also ignored, using a bounded in-memory record of completed job IDs (per process).
+and ignores repeats: a delivery that would change no stored field of the job (``updated_at`` aside) or
+the runner writes and emits nothing, and triggers no refill. Each check is atomic with its write
+(``store/webhook_queries.py``). A ``queued`` (or a repeated ``completed``) for a job that completed
+recently and was already purged is also ignored, using a bounded in-memory record of completed job IDs
+(per process).
 """
 
 from __future__ import annotations
@@ -342,12 +344,13 @@ class WebhookService:
         if not job.id:
             return
         try:
+            completed_before = job.id in self.completed
             if job.status == "completed":
                 self.completed.add(job.id)
-            create_allowed = await self._may_record_new_job(kind, entity_id, job)
+            create_allowed = await self._may_record_new_job(kind, entity_id, job, completed_before)
             saved = await self.queries.record_webhook_job(job, create_allowed=create_allowed)
             if saved is None:
-                log.debug("job %d not recorded (no matching pool, or a late %s)", job.id, job.status)
+                log.debug("job %d not recorded (no pool for it, a late %s, a repeat)", job.id, job.status)
             if triggered_by and triggered_by != job.id:
                 # The runner took another job than the one it was created for: let that one be
                 # scheduled again now instead of after the 10-minute lock timeout.
@@ -355,14 +358,17 @@ class WebhookService:
         except Exception:
             log.exception("failed to record job %d", job.id)
 
-    async def _may_record_new_job(self, kind: EntityKind, entity_id: str, job: Job) -> bool:
+    async def _may_record_new_job(
+        self, kind: EntityKind, entity_id: str, job: Job, completed_before: bool
+    ) -> bool:
         """A job pygarm does not know yet is recorded only if a pool of the entity could run it, and
-        never when it completed recently (a late ``queued`` for a purged job)."""
+        never when an earlier delivery completed it (a late ``queued`` or a repeated ``completed`` for a
+        job already purged)."""
         try:
             await self.store.get_job(job.id)
             return True
         except NotFoundError:
             pass
-        if job.status != "completed" and job.id in self.completed:
+        if completed_before:
             return False
         return bool(await self.store.find_pools_matching_all_tags(kind, entity_id, job.labels or []))

@@ -117,17 +117,34 @@ def _instance_id_by_name(conn: Connection, name: str) -> str | None:
     return conn.execute(select(instances.c.id).where(instances.c.name == name)).scalar_one_or_none()
 
 
-def upsert_job(tx: WriteTx, job: Job, *, exists: bool) -> Job:
+def _changes_nothing(conn: Connection, job_id: int, values: dict[str, object]) -> bool:
+    """Whether writing ``values`` (all but ``updated_at``) would leave the stored row as it is."""
+    row = conn.execute(select(workflow_jobs).where(workflow_jobs.c.id == job_id)).first()
+    if row is None:
+        return False
+    for column, value in values.items():
+        if column == "updated_at":
+            continue
+        stored = getattr(row, column)
+        if isinstance(stored, datetime):
+            stored = as_utc(stored)
+        if stored != value:
+            return False
+    return True
+
+
+def upsert_job(tx: WriteTx, job: Job, *, exists: bool, skip_unchanged: bool = False) -> Job | None:
     """GARM's ``CreateOrUpdateJob`` inside a write transaction: insert ``job`` (``job/create``) or, when
     it ``exists``, update the stored one (``job/update``); returns the job as saved.
 
     The caller decides ``exists`` (and whether to write at all) from its own read of the row, so that a
     caller that must lock the row first (the webhook handler) and one that need not (``JobStore``) share
-    these rules. A new job copies every field and links the instance named ``runner_name`` if there is
-    one. An update changes only status, action, conclusion, times, runner and group IDs, the runner group
-    name, ``LockedBy`` (when not the zero UUID), the instance link (when ``runner_name`` names an
-    instance) and the entity IDs (set, never cleared); labels, name and run ID never change
-    (``garm@v0.1.5 database/sql/jobs.go:225-264``).
+    these rules. With ``skip_unchanged``, an update that would change no stored field but ``updated_at``
+    writes and emits nothing and returns ``None`` (a repeated webhook delivery). A new job copies every
+    field and links the instance named ``runner_name`` if there is one. An update changes only status,
+    action, conclusion, times, runner and group IDs, the runner group name, ``LockedBy`` (when not the
+    zero UUID), the instance link (when ``runner_name`` names an instance) and the entity IDs (set, never
+    cleared); labels, name and run ID never change (``garm@v0.1.5 database/sql/jobs.go:225-264``).
     """
     conn = tx.conn
     instance_id = _instance_id_by_name(conn, job.runner_name)
@@ -179,6 +196,8 @@ def upsert_job(tx: WriteTx, job: Job, *, exists: bool) -> Job:
         for field in ("repo_id", "org_id", "enterprise_id"):
             if getattr(job, field):
                 values[field] = getattr(job, field)
+        if skip_unchanged and _changes_nothing(conn, job.id, values):
+            return None
         conn.execute(update(workflow_jobs).where(workflow_jobs.c.id == job.id).values(**values))
         operation = Operation.UPDATE
     saved = _job(conn, job.id)
@@ -230,7 +249,9 @@ class JobStore(StoreBase):
         (``job/update``), with the rules of :func:`upsert_job`."""
 
         def apply(tx: WriteTx) -> Job:
-            return upsert_job(tx, job, exists=stored_job_status(tx.conn, job.id) is not None)
+            saved = upsert_job(tx, job, exists=stored_job_status(tx.conn, job.id) is not None)
+            assert saved is not None
+            return saved
 
         return await self.db.write(apply)
 

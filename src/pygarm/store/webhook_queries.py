@@ -59,7 +59,8 @@ class WebhookQueries(StoreBase):
 
         Returns the saved job, or ``None`` when nothing was written: the job is unknown and
         ``create_allowed`` is false (no pool of the entity can run it, docs/garm-protocol.md#handling-a-job
-        step 3), or the stored job is further along than ``job.status`` (a late delivery; no event).
+        step 3), the stored job is further along than ``job.status`` (a late delivery; no event), or the
+        write would change no stored field (a repeated delivery; no event, GARM emits ``job/update``).
         """
 
         def apply(tx: WriteTx) -> Job | None:
@@ -68,7 +69,7 @@ class WebhookQueries(StoreBase):
                 return None
             if status is not None and job_status_rank(job.status) < job_status_rank(status):
                 return None
-            return upsert_job(tx, job, exists=status is not None)
+            return upsert_job(tx, job, exists=status is not None, skip_unchanged=True)
 
         return await self.db.write(apply)
 

@@ -185,7 +185,7 @@ class EventsSection(_Section):
     ping_interval: str = "54s"
     """Server ping period (GARM: pongWait*9/10)."""
     ping_timeout: str = "60s"
-    """Close a connection this long after an unanswered ping (GARM: pongWait)."""
+    """Close a connection (1000) this long after it opened or last answered a ping (GARM: pongWait)."""
 
     @field_validator("retention", "poll_interval", "ping_interval", "ping_timeout")
     @classmethod

@@ -3,8 +3,9 @@
 ``websockets-sansio`` with per-message deflate off: uvicorn's default deflate doubles the memory of
 every idle subscriber and costs ~15 % of fan-out throughput. httptools and uvloop take a third off
 the time of a small request here (docs/performance.md); ``PYGARM_HTTP=h11`` / ``PYGARM_LOOP=asyncio``
-switch back for comparisons. Pings come from the websocket library
-itself (GARM's 54 s period and 60 s pong wait by default), so there is no second heartbeat.
+switch back for comparisons. Pings come from the websocket protocol itself with GARM's timing
+(``api/ws_keepalive.py``: 54 s period, close 1000 60 s after opening or the last pong), so there is no
+second heartbeat.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import uvicorn
 
 from pygarm.api.app import create_app
 from pygarm.api.ws_events import close_websockets
+from pygarm.api.ws_keepalive import GarmWebSocketProtocol
 from pygarm.config import Settings, parse_go_duration
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,7 @@ def uvicorn_config(settings: Settings, *, host: str | None = None, port: int | N
         create_app(settings),
         host=host if host is not None else settings.apiserver.bind,
         port=port if port is not None else settings.apiserver.port,
-        ws="websockets-sansio",
+        ws=GarmWebSocketProtocol,  # websockets-sansio with GARM's keepalive
         http=os.environ.get("PYGARM_HTTP", "httptools"),
         loop=os.environ.get("PYGARM_LOOP", "uvloop" if sys.platform != "win32" else "asyncio"),
         ws_per_message_deflate=False,

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter
 from starlette.datastructures import Headers
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.websockets import WebSocket
 
@@ -214,8 +214,46 @@ def _render_with_seq(delivery: Delivery) -> str:
     return delivery.seq_text
 
 
+async def events_without_upgrade(request: Request) -> Response:
+    """A plain ``GET`` (no websocket upgrade) after GARM's auth chain: gorilla's handshake error."""
+    refusal = await check_principal(request)
+    if isinstance(refusal, Response):
+        return refusal
+    return handshake_error(request.headers)
+
+
+async def check_principal(conn: HTTPConnection) -> WsPrincipal | Response:
+    """The app's authenticator and the admin check, for routes that answer over HTTP (plain GET, SSE)."""
+    authenticator: Callable[[HTTPConnection], Awaitable[WsPrincipal | Response]] = (
+        conn.app.state.authenticate_ws
+    )
+    result = await authenticator(conn)
+    if isinstance(result, Response):
+        return result
+    if not result.is_admin:
+        return _plain_error("Unauthorized", 401)
+    return result
+
+
+def handshake_error(headers: Headers) -> Response:
+    """gorilla's ``Upgrader.Upgrade`` refusing a request that is not a websocket handshake
+    (``garm@v0.1.5 vendor/github.com/gorilla/websocket/server.go:124-134``): ``http.Error`` with the status
+    text and ``Sec-Websocket-Version: 13``."""
+    if not _has_token(headers, "connection", "upgrade"):
+        response = _plain_error("Bad Request", 400)
+    else:
+        response = _plain_error("Upgrade Required", 426)
+    response.headers["Sec-Websocket-Version"] = "13"
+    return response
+
+
+def _has_token(headers: Headers, name: str, token: str) -> bool:
+    return any(part.strip().lower() == token for value in headers.getlist(name) for part in value.split(","))
+
+
 router = APIRouter()
 # Plain Starlette websocket routes: FastAPI's dependency-solving wrapper would stay on every connection's
 # stack for its whole life (about 6 KB per idle subscriber, measured), and these endpoints use none.
 for _path in EVENTS_PATHS:
     router.add_websocket_route(_path, events_websocket)
+    router.add_api_route(_path, events_without_upgrade, methods=["GET"], include_in_schema=False)

@@ -9,6 +9,10 @@ subscriber recognises which update an event belongs to.
 
     .venv/bin/python -m bench.fanout                 # defaults below, SQLite
     .venv/bin/python -m bench.fanout --backend postgresql --dsn postgresql://postgres@127.0.0.1/test
+
+The sequential phases run twice: against pygarm, and against ``bench/reference.py``, a minimal asyncio
+server that writes one pre-built frame to every socket (the floor of this stack), so the last table shows
+pygarm's server CPU per delivered frame beside the floor's, measured in the same run (issue 14).
 """
 
 from __future__ import annotations
@@ -16,11 +20,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import socket
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from bench.lightclient import RawHTTP, RawWebSocket
-from bench.server import BenchServer, bench_server
+from bench.server import BenchServer, bench_server, free_port
 
 IMAGE_NUMBER = re.compile(rb'"image":"img-(\d+)"')
 SEQ = re.compile(rb'"seq":(\d+)}$')
@@ -101,7 +110,8 @@ def percentile(values: list[float], fraction: float) -> float:
 
 async def run_phase(
     server: BenchServer, name: str, subscribers: int, updates: int, in_flight: int, first: int
-) -> None:
+) -> float:
+    """Print the phase's figures; return the server's CPU seconds per delivered frame."""
     subs = await subscribe(server, subscribers)
     sent_at: dict[int, float] = {}
     receivers = [asyncio.create_task(receive(sub, sent_at, updates)) for sub in subs]
@@ -137,8 +147,32 @@ async def run_phase(
         f"seq not increasing: {sum(sub.out_of_order for sub in subs)}   "
         f"distinct orders across subscribers: {len(orders)}"
     )
+    print(f"   server CPU per delivered frame: {server_cpu / max(frames, 1) * 1e6:.1f} µs")
     for sub in subs:
         await sub.connection.close()
+    return server_cpu / max(frames, 1)
+
+
+@contextmanager
+def reference_server() -> Iterator[BenchServer]:
+    """``bench/reference.py`` in its own process, looking to the phases like a pygarm with one pool."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "bench.reference", "--port", str(port)])
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the reference server did not start") from None
+                time.sleep(0.05)
+        base = f"127.0.0.1:{port}"
+        yield BenchServer(f"http://{base}", f"ws://{base}", process.pid, token="-", pool_id="reference")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 async def measure_idle_memory(server: BenchServer, count: int) -> None:
@@ -176,11 +210,25 @@ async def main() -> None:
     parser.add_argument("--subscribers", type=int, default=50)
     parser.add_argument("--idle", type=int, default=1000)
     args = parser.parse_args()
+    per_frame: dict[tuple[str, int], float] = {}
     with bench_server(args.backend, args.dsn) as server:
-        await run_phase(server, "sequential", 1, args.updates, 1, first=1)
-        await run_phase(server, "sequential, fan-out", args.subscribers, args.updates, 1, first=10**6)
+        per_frame["pygarm", 1] = await run_phase(server, "sequential", 1, args.updates, 1, first=1)
+        per_frame["pygarm", args.subscribers] = await run_phase(
+            server, "sequential, fan-out", args.subscribers, args.updates, 1, first=10**6
+        )
         await run_phase(server, "8 in flight, fan-out", args.subscribers, args.updates, 8, first=2 * 10**6)
         await measure_idle_memory(server, args.idle)
+    with reference_server() as reference:
+        for count in (1, args.subscribers):
+            name = f"reference server, sequential, {count} subscriber(s)"
+            per_frame["reference", count] = await run_phase(reference, name, count, args.updates, 1, first=1)
+    print("\n== server CPU per delivered frame (sequential updates), same run")
+    for count in (1, args.subscribers):
+        ours, floor = per_frame["pygarm", count], per_frame["reference", count]
+        print(
+            f"   {count:>4} subscriber(s): pygarm {ours * 1e6:7.1f} µs   reference {floor * 1e6:6.1f} µs"
+            f"   ratio {ours / floor:5.1f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import httpx
 import psycopg
 
 ADMIN = {"username": "admin", "email": "admin@example.com", "password": "Vq7#mZ2!pLx9@rT4-garm-bench"}
-STARTUP_TIMEOUT_S = 30.0
+STARTUP_TIMEOUT_S = 60.0
 
 
 def raise_fd_limit() -> None:

@@ -10,7 +10,9 @@ resuming subscriber misses nothing; a password change closes that user's sockets
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,11 +25,25 @@ from tests.conftest import ADMIN_PASSWORD
 
 RECV_TIMEOUT_S = 10.0
 SEND_EVERYTHING = '{"send-everything":true}'
-SETTLE_S = 0.2
-"""Time for the server to apply a filter before the test mutates anything."""
+MARKER_POLL_S = 0.2
+_markers = itertools.count(900_000)
+"""Controller ``minimum_job_age_backoff`` values that :func:`synced` writes; tests use small ones."""
 
 
 async def subscribe(
+    live: Any, token: str, query: str = "", message: str = SEND_EVERYTHING
+) -> ClientConnection:
+    """Connect and send a filter (which must select controller updates); return once it is applied.
+
+    With ``?since=`` there is nothing to wait for: the replay covers every change after the resume
+    point, whenever the filter is applied."""
+    ws = await open_stream(live, token, query, message)
+    if "since=" not in query:
+        await synced(live, token, ws)
+    return ws
+
+
+async def open_stream(
     live: Any, token: str, query: str = "", message: str = SEND_EVERYTHING
 ) -> ClientConnection:
     ws = await connect(
@@ -36,8 +52,45 @@ async def subscribe(
         compression=None,
     )
     await ws.send(message)
-    await asyncio.sleep(SETTLE_S)
     return ws
+
+
+async def synced(live: Any, token: str, *sockets: ClientConnection) -> None:
+    """Wait until the filter of each socket is applied. GARM sends no reply to a filter, so, like
+    ``tests/client/events_probe.py``'s ``Probe.sync``, update the controller until each socket receives
+    such an update, then once more and read each socket through that last one. Every frame read meanwhile
+    must be one of these markers, so the next frame is the test's own."""
+    markers: set[int] = set()
+    async with api(live, token) as http:
+
+        async def mark() -> int:
+            value = next(_markers)
+            markers.add(value)
+            response = await http.put("/controller", json={"minimum_job_age_backoff": value})
+            assert response.status_code == 200, response.text
+            return value
+
+        def marker_of(frame: dict[str, Any]) -> int:
+            assert frame["entity-type"] == "controller", frame
+            value = frame["payload"]["minimum_job_age_backoff"]
+            assert value in markers, frame
+            return int(value)
+
+        await mark()
+        deadline = time.monotonic() + RECV_TIMEOUT_S
+        for ws in sockets:
+            while True:
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), MARKER_POLL_S)
+                    break
+                except TimeoutError:
+                    assert time.monotonic() < deadline, "the filter was never applied"
+                    await mark()
+            marker_of(json.loads(raw))
+        last = await mark()
+    for ws in sockets:
+        while marker_of(await next_frame(ws)) != last:
+            pass
 
 
 async def next_frame(ws: ClientConnection) -> dict[str, Any]:
@@ -83,7 +136,7 @@ async def test_each_mutation_is_one_frame_with_the_rest_payload(live_admin: tupl
         assert list(frame) == ["entity-type", "operation", "payload"]
         assert (frame["entity-type"], frame["operation"]) == ("github_credentials", "create")
         got = await http.get(f"/github/credentials/{creds['id']}")
-        assert frame["payload"]["id"] == creds["id"] and frame["payload"]["name"] == "creds"
+        assert frame["payload"] == got.json() == creds
 
         repo = (
             await http.post(
@@ -98,20 +151,23 @@ async def test_each_mutation_is_one_frame_with_the_rest_payload(live_admin: tupl
         ).json()
         frame = await next_frame(ws)
         assert (frame["entity-type"], frame["operation"]) == ("repository", "create")
-        assert frame["payload"]["id"] == repo["id"]
-        listed = (await http.get("/repositories")).json()
-        assert frame["payload"]["credentials"] == listed[0]["credentials"]
+        repo_get = (await http.get(f"/repositories/{repo['id']}")).json()
+        assert frame["payload"] == repo_get == repo
+        assert (await http.get("/repositories")).json() == [repo_get]
 
         response = await http.put("/controller", json={"minimum_job_age_backoff": 7})
         frame = await next_frame(ws)
         assert (frame["entity-type"], frame["operation"]) == ("controller", "update")
         assert frame["payload"] == response.json()
+        # GET /controller adds the serving host's name, which the stored controller (so the event, and
+        # the PUT's answer, as in GARM) does not have.
+        assert frame["payload"] == {**(await http.get("/controller")).json(), "hostname": ""}
 
         response = await http.delete(f"/repositories/{repo['id']}")
         assert response.status_code == 200
         frame = await next_frame(ws)
         assert (frame["entity-type"], frame["operation"]) == ("repository", "delete")
-        assert frame["payload"]["id"] == repo["id"] and frame["payload"]["owner"] == "octo"
+        assert frame["payload"] == repo_get, "the deleted object as a GET returned it"
         await no_more_frames(ws)
         assert "ghp_known_secret_value" not in got.text
     await ws.close()
@@ -123,7 +179,8 @@ async def test_concurrent_writers_one_order_strictly_increasing_no_gaps(live_adm
     live, token = live_admin
     writers, per_writer = 8, 25
     async with api(live, token) as http:
-        subscribers = [await subscribe(live, token, "?seq=true") for _ in range(3)]
+        subscribers = [await open_stream(live, token, "?seq=true") for _ in range(3)]
+        await synced(live, token, *subscribers)
 
         async def writer(index: int) -> None:
             for step in range(per_writer):

@@ -9,16 +9,23 @@ docs/design.md#waking-up-readers).
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import psutil
+import psycopg
 import pytest
 
 from pygarm.config import Settings
-from tests.conftest import initialize, make_settings
-from tests.events.test_app_stream import next_frame, no_more_frames, subscribe
+from pygarm.store.db import CHANGE_NOTIFY_CHANNEL as CHANNEL
+from tests.conftest import POSTGRES_DSN, TEST_PASSPHRASE, initialize, make_settings
+from tests.events.test_app_stream import next_frame, no_more_frames, open_stream, subscribe, synced
 from tests.live import LiveServer, run_live_server
+from tests.waiting import until
 
 WRITES_PER_SERVER = 30
 
@@ -42,7 +49,8 @@ async def test_changes_reach_subscribers_of_the_other_server(
     first, second = two_servers
     async with httpx.AsyncClient(base_url=first.base_url) as http:
         token = await initialize(http)
-    watchers = [await subscribe(first, token, "?seq=true"), await subscribe(second, token, "?seq=true")]
+    watchers = [await open_stream(first, token, "?seq=true"), await open_stream(second, token, "?seq=true")]
+    await synced(first, token, *watchers)
     headers = {"Authorization": f"Bearer {token}"}
 
     async def write(server: LiveServer, base: int) -> None:
@@ -65,3 +73,83 @@ async def test_changes_reach_subscribers_of_the_other_server(
         await no_more_frames(ws)
         await ws.close()
     assert orders[0] == orders[1], "both servers deliver the same commit order"
+
+
+def _listener_backends() -> set[int]:
+    """PostgreSQL backends LISTENing for this process (both servers' listener connections): matched by
+    the client port, since other processes may listen on the same database."""
+    ports = {
+        conn.laddr.port
+        for conn in psutil.Process().net_connections(kind="tcp")
+        if conn.raddr and conn.raddr.port == 5432
+    }
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid, client_port FROM pg_stat_activity WHERE query = %s", (f"LISTEN {CHANNEL}",)
+        ).fetchall()
+    return {pid for pid, port in rows if port in ports}
+
+
+@pytest.fixture
+def two_servers_alone(
+    postgres_unreachable_reason: str | None,
+) -> Iterator[tuple[LiveServer, LiveServer]]:
+    """Two servers on a database of their own: NOTIFY channels are per database, and on the shared test
+    database other test processes' commits would wake the hubs too, hiding a lost wake-up."""
+    if postgres_unreachable_reason is not None:
+        pytest.skip(postgres_unreachable_reason)
+    name = f"pygarm_listen_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    dsn = urlunsplit(urlsplit(POSTGRES_DSN)._replace(path=f"/{name}"))
+    database = {"backend": "postgresql", "passphrase": TEST_PASSPHRASE, "postgresql": {"dsn": dsn}}
+    settings: Settings = make_settings(database, events={"poll_interval": "30s"})
+    try:
+        with run_live_server(settings) as first, run_live_server(settings) as second:
+            yield first, second
+    finally:
+        with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+async def test_delivery_continues_after_the_listen_connection_is_terminated(
+    two_servers_alone: tuple[LiveServer, LiveServer],
+) -> None:
+    """pg_terminate_backend on the LISTEN connections: a change the second server commits while they are
+    down (its NOTIFY is lost) still reaches the first server's subscriber when its listener reconnects,
+    and later changes keep arriving; all well inside the 30 s safety poll, exactly once, in order."""
+    first, second = two_servers_alone
+    async with httpx.AsyncClient(base_url=first.base_url) as http:
+        token = await initialize(http)
+    watcher = await subscribe(first, token, "?seq=true")
+    headers = {"Authorization": f"Bearer {token}"}
+    started = time.monotonic()
+    async with httpx.AsyncClient(base_url=second.base_url + "/api/v1", headers=headers) as http:
+
+        async def write(value: int) -> None:
+            response = await http.put("/controller", json={"minimum_job_age_backoff": value})
+            assert response.status_code == 200, response.text
+
+        await write(1)
+        assert (await next_frame(watcher))["payload"]["minimum_job_age_backoff"] == 1
+        await until(lambda: len(_listener_backends()) == 2, "both servers to LISTEN")
+        before = _listener_backends()
+        with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+            for pid in before:
+                assert conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
+        await until(lambda: not _listener_backends() & before, "the terminated backends to exit")
+        await write(2)  # its NOTIFY reaches no listener of the first server: lost
+        await until(
+            lambda: len(after := _listener_backends()) == 2 and not after & before,
+            "both listeners to reconnect",
+        )
+        # The reconnected listener wakes the hub by itself: no later NOTIFY needed to find the change.
+        missed = await next_frame(watcher)
+        assert missed["payload"]["minimum_job_age_backoff"] == 2
+        await write(3)
+        latest = await next_frame(watcher)
+    assert latest["payload"]["minimum_job_age_backoff"] == 3
+    assert missed["seq"] < latest["seq"]
+    await no_more_frames(watcher)
+    assert time.monotonic() - started < 20, "delivered by the listener, not the 30 s safety poll"
+    await watcher.close()

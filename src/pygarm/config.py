@@ -194,6 +194,38 @@ class EventsSection(_Section):
         return value
 
 
+DEFAULT_METRICS_PERIOD_SECONDS = 60.0
+"""GARM's ``appdefaults.DefaultMetricsUpdateInterval`` (garm@v0.1.5 util/appdefaults/appdefaults.go:32)."""
+
+
+class MetricsSection(_Section):
+    """GARM's ``[metrics]`` (garm@v0.1.5 config/config.go:627-661, docs/observability.md)."""
+
+    enable: bool = False
+    """Serve ``/metrics`` and run the collection loop; off, the route does not exist (Go's 404)."""
+    disable_auth: bool = False
+    """Serve ``/metrics`` without asking for the metrics token."""
+    period: str | int = ""
+    """How often the ``garm_*`` state families are re-collected: a Go duration string, or an integer of
+    nanoseconds as Go's TOML decoder reads it; empty or zero means 60 s."""
+
+    @field_validator("period", mode="before")
+    @classmethod
+    def _period(cls, value: object) -> str | int:
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise ValueError("must be a Go duration string or an integer of nanoseconds")
+        seconds = value / 1e9 if isinstance(value, int) else parse_go_duration(value) if value else 0.0
+        if seconds < 0:
+            raise ValueError("must not be negative")  # GARM panics at start (runner/metrics/metrics.go:30)
+        return value
+
+    @property
+    def period_seconds(self) -> float:
+        value = self.period
+        seconds = value / 1e9 if isinstance(value, int) else parse_go_duration(value) if value else 0.0
+        return seconds or DEFAULT_METRICS_PERIOD_SECONDS
+
+
 class PoolManagerSection(_Section):
     """pygarm's ``[pool_manager]`` section: GARM's hard-coded pool-manager timings, as Go durations.
 
@@ -277,6 +309,7 @@ class Settings(_Section):
     events: EventsSection = Field(default_factory=EventsSection)
     pool_manager: PoolManagerSection = Field(default_factory=PoolManagerSection)
     login_limit: LoginLimitSection = Field(default_factory=LoginLimitSection)
+    metrics: MetricsSection = Field(default_factory=MetricsSection)
 
     @property
     def log_streamer_enabled(self) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,6 +40,7 @@ from pygarm.api import (
 from pygarm.api.bodylimit import BodyLimit
 from pygarm.api.deps import AdminUser, AppContext, AuthRejected, authenticate_ws, handle_auth_rejected
 from pygarm.api.errors import NOT_FOUND_ROUTE, handle_garm_error, handle_unexpected_error
+from pygarm.api.metrics import mount_metrics, start_metrics
 from pygarm.api.pathguard import PathGuard
 from pygarm.api.responses import GoJSONResponse
 from pygarm.api.routing import GarmRouter
@@ -51,6 +52,7 @@ from pygarm.events.logstream import LogBroadcaster
 from pygarm.logsetup import build_formatter
 from pygarm.runner.auth import Authenticator, TokenService
 from pygarm.runner.login_limit import LoginLimiter
+from pygarm.runner.metrics import GARM_COUNTERS_SERVICE, GarmCollector, GarmCounters
 from pygarm.runner.pool import POOL_MANAGERS_SERVICE, PoolManagerRegistry
 from pygarm.store.crypto import Sealer
 from pygarm.store.db import Database
@@ -122,16 +124,23 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub=hub,
         services={},
     )
+    counters = GarmCounters()  # counted whether or not /metrics is enabled, as in GARM
+    app.state.ctx.services[GARM_COUNTERS_SERVICE] = counters
     pool_managers: PoolManagerRegistry | None = None
     if settings.pool_manager.enabled:  # after the hub: the registry follows it
-        pool_managers = PoolManagerRegistry(store, hub, settings)
+        pool_managers = PoolManagerRegistry(store, hub, settings, counters=counters)
         await pool_managers.start()
         app.state.ctx.services[POOL_MANAGERS_SERVICE] = pool_managers
+    metrics_runtime = await start_metrics(
+        app, GarmCollector(store, settings.provider, _is_running(pool_managers), counters), []
+    )
     pruner = asyncio.create_task(_prune_change_log(db, settings), name="pygarm-changelog-pruner")
     try:
         yield
     finally:
         pruner.cancel()
+        if metrics_runtime is not None:
+            await metrics_runtime.stop()
         if pool_managers is not None:  # before the hub and the database go
             await pool_managers.stop()
         await ws_events.close_websockets(app)
@@ -142,6 +151,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db.set_commit_listener(None)
         await hub.stop()
         await asyncio.to_thread(db.close)
+
+
+def _is_running(pool_managers: PoolManagerRegistry | None) -> Callable[[str], bool]:
+    """Whether an entity's pool manager runs, for ``garm_*_pool_manager_status``."""
+    if pool_managers is None:
+        return lambda _entity_id: False
+    return lambda entity_id: pool_managers.status(entity_id).running
 
 
 PRUNE_INTERVAL_S = 3600.0
@@ -198,7 +214,10 @@ async def _http_exception(_request: Request, exc: Exception) -> Response:
     """Outside GARM's routes: Go's plain 404 and gorilla's empty 405."""
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
-        return PlainTextResponse("404 page not found\n", status_code=404)
+        # Go's http.NotFound (gorilla's default), which also sets nosniff
+        return PlainTextResponse(
+            "404 page not found\n", status_code=404, headers={"X-Content-Type-Options": "nosniff"}
+        )
     if exc.status_code == 405:
         return Response(status_code=405)
     return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
@@ -236,6 +255,7 @@ def create_app(settings: Settings, **state: Any) -> FastAPI:
     for module in (*rest, callbacks, metadata, entity_webhooks, ws_events, ws_logs):
         _mount_flat(app, module.router, API_PREFIX)
     _mount_flat(app, webhooks.router, "")  # absolute /webhooks paths, no auth
+    mount_metrics(app, settings)  # absolute /metrics, only with [metrics] enable
     _mount_flat(app, _catch_all_router(), "")
     ui.mount(app)
     apidocs.mount(app)

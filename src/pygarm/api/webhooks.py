@@ -20,6 +20,7 @@ from pygarm.api.entities import pool_managers
 from pygarm.api.responses import empty_json_response
 from pygarm.api.routing import GarmRouter
 from pygarm.errors import BadRequestError
+from pygarm.runner.metrics import garm_counters
 from pygarm.runner.webhooks import WORKFLOW_JOB_EVENT, WebhookService
 
 WEBHOOK_SERVICE: Final = "webhooks"
@@ -58,11 +59,20 @@ async def _handle(request: Request, ctx: AppContext, controller_id: str | None) 
             return empty_json_response()
     if request.headers.get("x-github-event", "") != WORKFLOW_JOB_EVENT:
         return empty_json_response()
-    await webhook_service(ctx).dispatch(
-        await _read_body(request),
-        signature=request.headers.get("x-hub-signature-256", ""),
-        target_type=request.headers.get("x-github-hook-installation-target-type", ""),
-    )
+    body = await _read_body(request)  # a body that cannot be read is not counted, as in GARM
+    counters = garm_counters(ctx.services)
+    try:
+        handled = await webhook_service(ctx).dispatch(
+            body,
+            signature=request.headers.get("x-hub-signature-256", ""),
+            target_type=request.headers.get("x-github-hook-installation-target-type", ""),
+        )
+    except Exception as exc:
+        if counters is not None:  # garm@v0.1.5 apiserver/controllers/controllers.go:114-126
+            counters.webhook(False, "signature_invalid" if "signature" in str(exc) else "unknown")
+        raise
+    if counters is not None:
+        counters.webhook(handled, "" if handled else "owner_unknown")
     return empty_json_response()
 
 

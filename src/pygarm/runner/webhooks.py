@@ -238,9 +238,10 @@ class WebhookService:
         self.completed = CompletedJobs()
         self._pool_managers = pool_managers
 
-    async def dispatch(self, body: bytes, *, signature: str, target_type: str) -> None:
-        """``DispatchWorkflowJob``: raise the GarmError GARM would answer with; return when the delivery
-        was handled or is to be ignored (both are 200)."""
+    async def dispatch(self, body: bytes, *, signature: str, target_type: str) -> bool:
+        """``DispatchWorkflowJob``: raise the GarmError GARM would answer with; return True when the
+        delivery was handled, False when it is ignored because no entity owns it (both are 200; GARM counts
+        the second as ``owner_unknown``, garm@v0.1.5 apiserver/controllers/controllers.go:107-113)."""
         payload = parse_payload(body)
         base = request_uri_base(payload.workflow_job.html_url)
         endpoints = await self.store.list_endpoints()
@@ -254,14 +255,15 @@ class WebhookService:
             entity = await self._find_entity(kind, payload, endpoint.name)
             if entity is None:
                 log.debug("ignoring workflow_job for an unknown %s", kind.value)
-                return
+                return False
             secret = await self.store.get_entity_webhook_secret(kind, entity.id)
             verify_signature(secret, signature, body)
             await self.handle_workflow_job(kind, entity, payload)
         except NotFoundError:
             # GARM answers errors wrapping its not-found sentinel with 200
             # (docs/garm-protocol.md#webhook-routes step 3)
-            return
+            return False
+        return True
 
     async def _find_entity(
         self, kind: EntityKind, payload: WorkflowJobPayload, endpoint: str

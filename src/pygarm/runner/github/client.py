@@ -17,7 +17,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any, Final, Self, TypeVar
+from typing import Any, Final, Protocol, Self, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -65,12 +65,20 @@ _RUNNER_DOWNLOADS = TypeAdapter(list[RunnerApplicationDownload] | None)
 _HOOKS = TypeAdapter(list[Hook] | None)
 
 
+class OperationCounter(Protocol):
+    """Where GARM's ``garm_github_*`` counters go (``pygarm.runner.metrics.GarmCounters`` fits)."""
+
+    def github_operation(self, operation: str, scope: str) -> None: ...
+    def github_error(self, operation: str, scope: str) -> None: ...
+
+
 class GithubClient:
     """GitHub calls for one entity with one set of credentials.
 
     ``transport`` replaces httpx's network transport (tests); ``trust_env`` makes httpx honour proxy
     environment variables, which GARM's transport does not (off by default for the same behaviour).
-    Close the client with :meth:`aclose` or use it as an async context manager.
+    Close the client with :meth:`aclose` or use it as an async context manager. ``counters`` counts each
+    request (each page of a list) under GARM's operation name, as ``garm@v0.1.5 util/util.go:44-406`` does.
     """
 
     def __init__(
@@ -82,8 +90,12 @@ class GithubClient:
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         transport: httpx.AsyncBaseTransport | None = None,
         trust_env: bool = False,
+        counters: OperationCounter | None = None,
     ) -> None:
         self.entity = entity
+        self._counters = counters
+        # garm@v0.1.5 params/params.go:833-843 (LabelScope)
+        self._scope = entity.kind.value.capitalize()
         self.api_base_url = endpoint.resolved_api_base_url
         self._http = httpx.AsyncClient(
             verify=build_ssl_context(endpoint.ca_cert_bundle),
@@ -116,22 +128,32 @@ class GithubClient:
 
     async def list_runner_applications(self) -> list[RunnerApplicationDownload]:
         """The runner downloads (``tools``) for every OS and architecture, unfiltered."""
-        response = await self._request("GET", f"{self.entity.api_prefix}/actions/runners/downloads")
+        response = await self._request(
+            "GET",
+            f"{self.entity.api_prefix}/actions/runners/downloads",
+            op="ListEntityRunnerApplicationDownloads",
+        )
         return _decode_adapter(_RUNNER_DOWNLOADS, response) or []
 
     async def list_runners(self) -> list[GithubRunner]:
         """Every self-hosted runner registered for the entity, all pages."""
         path = f"{self.entity.api_prefix}/actions/runners"
-        items = await self._paginate(path, lambda body: body.get("runners"))
+        items = await self._paginate(path, lambda body: body.get("runners"), op="ListEntityRunners")
         return [GithubRunner.model_validate(item) for item in items]
 
     async def remove_runner(self, runner_id: int) -> None:
         """Unregister a runner; :class:`GithubNotFoundError` means it is gone already (GARM tolerates it)."""
-        await self._request("DELETE", f"{self.entity.api_prefix}/actions/runners/{runner_id}")
+        await self._request(
+            "DELETE", f"{self.entity.api_prefix}/actions/runners/{runner_id}", op="RemoveEntityRunner"
+        )
 
     async def create_registration_token(self) -> RegistrationToken:
         """A runner registration token, for instances created without a JIT config."""
-        response = await self._request("POST", f"{self.entity.api_prefix}/actions/runners/registration-token")
+        response = await self._request(
+            "POST",
+            f"{self.entity.api_prefix}/actions/runners/registration-token",
+            op="CreateEntityRegistrationToken",
+        )
         token = _decode_model(RegistrationToken, response)
         if not token.token:
             raise GithubError("registration token missing from github response", status=response.status_code)
@@ -142,7 +164,12 @@ class GithubClient:
         if self.entity.kind is EntityKind.REPOSITORY:
             raise GithubError("runner groups exist only for organizations and enterprises")
         path = f"{self.entity.api_prefix}/actions/runner-groups"
-        items = await self._paginate(path, lambda body: body.get("runner_groups"))
+        op = (
+            "ListOrganizationRunnerGroups"
+            if self.entity.kind is EntityKind.ORGANIZATION
+            else "ListRunnerGroups"
+        )
+        items = await self._paginate(path, lambda body: body.get("runner_groups"), op=op)
         return [RunnerGroup.model_validate(item) for item in items]
 
     async def generate_jit_config(
@@ -160,7 +187,10 @@ class GithubClient:
             "labels": labels,
         }
         response = await self._request(
-            "POST", f"{self.entity.api_prefix}/actions/runners/generate-jitconfig", body=body
+            "POST",
+            f"{self.entity.api_prefix}/actions/runners/generate-jitconfig",
+            body=body,
+            op="GetEntityJITConfig",
         )
         config = _decode_model(JITRunnerConfig, response)
         if config.runner is None or config.runner.id is None or config.encoded_jit_config is None:
@@ -172,7 +202,7 @@ class GithubClient:
     async def list_hooks(self) -> list[Hook]:
         """Webhooks of a repository or organization, all pages (GitHub has no enterprise hooks API)."""
         self._require_hook_entity()
-        return await self._paginate_list(f"{self.entity.api_prefix}/hooks")
+        return await self._paginate_list(f"{self.entity.api_prefix}/hooks", op="ListHooks")
 
     async def create_hook(self, *, url: str, secret: str, insecure_ssl: bool) -> Hook:
         """Create the ``workflow_job`` webhook GARM installs (docs/garm-protocol.md#github-calls,
@@ -189,7 +219,7 @@ class GithubClient:
             "events": ["workflow_job"],
             "active": True,
         }
-        response = await self._request("POST", f"{self.entity.api_prefix}/hooks", body=body)
+        response = await self._request("POST", f"{self.entity.api_prefix}/hooks", body=body, op="CreateHook")
         hook = _decode_model(Hook, response)
         if hook.id is None or hook.active is None:
             raise GithubError("incomplete hook in github response", status=response.status_code)
@@ -197,11 +227,11 @@ class GithubClient:
 
     async def ping_hook(self, hook_id: int) -> None:
         self._require_hook_entity()
-        await self._request("POST", f"{self.entity.api_prefix}/hooks/{hook_id}/pings")
+        await self._request("POST", f"{self.entity.api_prefix}/hooks/{hook_id}/pings", op="PingHook")
 
     async def delete_hook(self, hook_id: int) -> None:
         self._require_hook_entity()
-        await self._request("DELETE", f"{self.entity.api_prefix}/hooks/{hook_id}")
+        await self._request("DELETE", f"{self.entity.api_prefix}/hooks/{hook_id}", op="DeleteHook")
 
     def _require_hook_entity(self) -> None:
         if self.entity.kind is EntityKind.ENTERPRISE:
@@ -221,6 +251,20 @@ class GithubClient:
         *,
         body: Any = None,
         params: Mapping[str, int] | None = None,
+        op: str,
+    ) -> httpx.Response:
+        counters = self._counters
+        if counters is not None:
+            counters.github_operation(op, self._scope)
+        try:
+            return await self._send(method, path, body, params)
+        except GithubError:
+            if counters is not None:
+                counters.github_error(op, self._scope)
+            raise
+
+    async def _send(
+        self, method: str, path: str, body: Any, params: Mapping[str, int] | None
     ) -> httpx.Response:
         url = self.api_base_url + path
         headers = {
@@ -244,12 +288,12 @@ class GithubClient:
             raise error_for_status(status, message)
         return response
 
-    async def _paginate(self, path: str, extract: Callable[[dict[str, Any]], Any]) -> list[Any]:
+    async def _paginate(self, path: str, extract: Callable[[dict[str, Any]], Any], *, op: str) -> list[Any]:
         """Follow ``Link: rel="next"`` pages of an ``{"total_count", "<items>": [...]}`` list."""
         items: list[Any] = []
         page = 0
         for _ in range(MAX_PAGES):
-            response = await self._request("GET", path, params=_page_params(page))
+            response = await self._request("GET", path, params=_page_params(page), op=op)
             body = _decode_json(response)
             if not isinstance(body, dict):
                 raise _shape_error(response)
@@ -259,11 +303,11 @@ class GithubClient:
                 break
         return items
 
-    async def _paginate_list(self, path: str) -> list[Hook]:
+    async def _paginate_list(self, path: str, *, op: str) -> list[Hook]:
         hooks: list[Hook] = []
         page = 0
         for _ in range(MAX_PAGES):
-            response = await self._request("GET", path, params=_page_params(page))
+            response = await self._request("GET", path, params=_page_params(page), op=op)
             hooks.extend(_decode_adapter(_HOOKS, response) or [])
             page = next_page(response.headers.get("Link", ""))
             if page == 0:

@@ -31,6 +31,7 @@ from pygarm.runner.github import (
     GithubEntity,
     GithubUnauthorizedError,
 )
+from pygarm.runner.github.client import OperationCounter
 from pygarm.runner.instance_token import InstanceTokenService
 from pygarm.runner.providers import Provider
 from pygarm.store.entity_kinds import Entity, EntityKind
@@ -83,6 +84,8 @@ class Shared:
     timings: PoolManagerTimings
     tokens: InstanceTokenService
     controller: ControllerInfo
+    github_counters: OperationCounter | None = None
+    """GARM's ``garm_github_*`` counters (``runner/metrics.py``), or None."""
 
 
 def utcnow() -> datetime:
@@ -186,7 +189,9 @@ class ManagerCore:
         """Build a client from the cached entity (after a credentials or endpoint change, and at start)."""
         old = self.client
         try:
-            self.client = await github_client_for_entity(self.store, self.kind, self.entity)
+            self.client = await github_client_for_entity(
+                self.store, self.kind, self.entity, counters=self.shared.github_counters
+            )
             self.client_error = ""
         except (GarmError, ValueError, KeyError, TypeError) as exc:
             self.client = None

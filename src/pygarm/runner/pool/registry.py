@@ -38,10 +38,12 @@ from pygarm.events.hub import Hub, Subscription
 from pygarm.events.mailbox import CloseCause
 from pygarm.params.models import Pool, PoolManagerStatus
 from pygarm.runner.instance_token import InstanceTokenService
+from pygarm.runner.metrics import GarmCounters
 from pygarm.runner.pool.core import PoolManagerTimings, Shared
 from pygarm.runner.pool.manager import PoolManager
 from pygarm.runner.pool.scaling import STATUS_PENDING_DELETE, STATUS_PENDING_FORCE_DELETE
 from pygarm.runner.providers import ExternalProvider, ExternalProviderConfig, Provider, resolve_executable
+from pygarm.runner.providers.counting import count_operations
 from pygarm.store.entity_kinds import KINDS, EntityKind
 from pygarm.store.instances import UpdateInstanceParams
 from pygarm.store.store import Store
@@ -110,8 +112,10 @@ class PoolManagerRegistry:
         *,
         providers: Mapping[str, Provider] | None = None,
         timings: PoolManagerTimings | None = None,
+        counters: GarmCounters | None = None,
     ) -> None:
         self._store = store
+        self._counters = counters
         self._hub = hub
         self._settings = settings
         self._providers_override = providers
@@ -202,10 +206,11 @@ class PoolManagerRegistry:
             )
         self._shared = Shared(
             store=self._store,
-            providers=providers,
+            providers=count_operations(providers, self._counters),
             timings=self._timings,
             tokens=InstanceTokenService(self._settings.jwt_auth.secret),
             controller=controller,
+            github_counters=self._counters,
         )
         self._subscribe()
         await self._resync(refresh_existing=False)

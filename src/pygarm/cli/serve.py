@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
 import typer
 
@@ -46,4 +49,12 @@ def serve(
         " (run `pygarm init` in another terminal to create the admin user)",
         err=True,
     )
-    run_server(settings)
+    # uvicorn stops gracefully on SIGTERM and Ctrl-C, then raises the signal again for the previous
+    # handler. A stop that was asked for is a success: exit 0, as GARM does (systemd, docker stop).
+    signal.signal(signal.SIGTERM, _stopped)
+    with contextlib.suppress(KeyboardInterrupt):
+        run_server(settings)
+
+
+def _stopped(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)

@@ -16,7 +16,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from pygarm.runner.pool import PoolManagerRegistry, jobqueue
+from pygarm.runner.pool import PoolManagerRegistry, deletion, jobqueue
+from pygarm.runner.pool.core import utcnow
+from pygarm.runner.pool.scaling import is_reapable_idle
 from pygarm.store.instances import UpdateInstanceParams
 from pygarm.testing.fake_github import FakeGithubServer
 from tests.lifecycle.support import (
@@ -258,3 +260,45 @@ async def test_balancer_spreads_or_packs_jobs(
     counts = [await store.pool_instance_count(pool["id"]) for pool in (high, low)]
     assert counts == expected
     assert {job.locked_by for job in await store.list_all_jobs()} == {repo["id"]}
+
+
+async def test_min_idle_three_fills_tops_up_and_scales_down_to_three(
+    garm: Garm, registry: PoolManagerRegistry
+) -> None:
+    """``min_idle_runners = 3`` with the loops running: three runners; two turning busy are replaced (five
+    rows, three idle); once all five are idle and old, scale-down removes the surplus and keeps exactly
+    three (docs/garm-protocol.md#minimum-idle-runners, docs/garm-protocol.md#scale-down)."""
+    repo = await setup_running_repo(garm)
+    pool = await garm.create_pool(repo["id"], min_idle_runners=3, max_runners=6)
+    store = store_of(registry)
+
+    async def running(count: int) -> list[dict[str, Any]] | None:
+        found = await garm.instances(pool["id"])
+        ok = len(found) == count and all(i["status"] == "running" for i in found)
+        return found if ok else None
+
+    first = await eventually(lambda: running(3), what="three runners")
+    for instance in first[:2]:
+        await store.update_instance(instance["name"], UpdateInstanceParams(runner_status="active"))
+    five = await eventually(lambda: running(5), what="two more runners for the two busy ones")
+    assert {i["name"] for i in first} < {i["name"] for i in five}
+    assert sorted(i["runner_status"] for i in five) == ["active", "active", "pending", "pending", "pending"]
+
+    for instance in five:
+        await store.update_instance(instance["name"], UpdateInstanceParams(runner_status="idle"))
+    kept = await eventually(lambda: running(3), timeout=30, what="scale-down to three")
+    assert {i["runner_status"] for i in kept} == {"idle"}
+    assert {i["name"] for i in kept} < {i["name"] for i in five}
+
+    # The three left are idle and old enough to reap, yet a scale-down pass keeps them all.
+    manager = registry.get(repo["id"])
+    assert manager is not None
+    idle_age = manager.core.timings.idle_runner_age
+
+    async def all_reapable() -> bool:
+        records = await store.list_instance_records(pool_id=pool["id"])
+        return all(is_reapable_idle(r.instance, utcnow(), idle_age) for r in records)
+
+    await eventually(all_reapable, what="the three to pass the idle age")
+    await deletion.scale_down(manager.core)
+    assert {i["name"] for i in await garm.instances(pool["id"])} == {i["name"] for i in kept}

@@ -22,7 +22,6 @@ from pygarm.params.models import Instance
 from tests.cli.conftest import Cli
 from tests.cli.test_events_cli import Process, pygarm_events
 from tests.cli.test_nouns import WEBHOOK_SECRET, add_pat_credentials
-from tests.client.mirror_support import requires_snapshot
 from tests.client.test_events_live import endpoint_churn
 from tests.live import LiveServer
 
@@ -79,7 +78,7 @@ def test_events_since_replays_the_log_with_seq(cli: Cli, logged_in: LiveServer) 
 
 def next_line(process: Process, needle: str) -> str:
     """The next stdout line containing ``needle`` (earlier lines are dropped)."""
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # a new process imports the app: slow on a loaded machine
     while (remaining := deadline - time.monotonic()) > 0:
         try:
             line = process.frames.get(timeout=remaining).decode()
@@ -90,7 +89,6 @@ def next_line(process: Process, needle: str) -> str:
     raise AssertionError(f"no line with {needle!r}")
 
 
-@requires_snapshot
 def test_watch_prints_the_snapshot_then_each_change(cli: Cli, logged_in: LiveServer) -> None:
     add_pat_credentials(cli)
     add = ["--credentials", "gh-pat", "--webhook-secret", WEBHOOK_SECRET]
@@ -105,10 +103,9 @@ def test_watch_prints_the_snapshot_then_each_change(cli: Cli, logged_in: LiveSer
     assert second["id"]
 
 
-@requires_snapshot
 def test_events_snapshot_then_snapshot_end(logged_in: LiveServer) -> None:
     with pygarm_events("events", "--snapshot", "--entity", "github_endpoint", "--count", "1") as process:
-        assert process.wait() == 0, process.stderr
+        assert process.wait(60) == 0, process.stderr
     frame = orjson.loads(process.frames.get_nowait())
     assert (frame["operation"], frame["payload"]["name"]) == ("snapshot", "github.com")
 
@@ -124,7 +121,6 @@ def test_state_mirror_example_without_a_profile_says_so_in_one_line(home: Path) 
     assert result.stderr.startswith("state_mirror: no profile in ") and result.stderr.count("\n") == 1
 
 
-@requires_snapshot
 def test_state_mirror_example_follows_changes(logged_in: LiveServer) -> None:
     example = Process([sys.executable, str(MIRROR_EXAMPLE)])
     try:

@@ -1,31 +1,15 @@
-"""Shared by the state mirror's live tests: whether the server sends snapshots yet, a marker that proves
-a mirror has caught up, and the REST state a mirror must equal."""
+"""Shared by the state mirror's live tests: a marker that proves a mirror has caught up, and the REST
+state a mirror must equal."""
 
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-import pygarm
 from pygarm.client import GarmClient, StateMirror
 
 WAIT_S = 20.0
 _markers = itertools.count(5000)
-
-
-def server_sends_snapshots() -> bool:
-    """Whether this checkout's server implements issue 9 #1 (the ``snapshot-end`` control frame)."""
-    root = Path(pygarm.__file__).parent
-    sources = [*(root / "events").glob("*.py"), *(root / "api").glob("*.py")]
-    return any("snapshot-end" in path.read_text(encoding="utf-8") for path in sources)
-
-
-requires_snapshot = pytest.mark.skipif(
-    not server_sends_snapshots(), reason="the server does not send snapshots yet (issue 9 #1)"
-)
 
 
 def catch_up(garm: GarmClient, mirror: StateMirror) -> None:

@@ -318,6 +318,9 @@ class Settings(_Section):
         return self.default.enable_log_streamer
 
 
+GO_MAX_DURATION_SECONDS = (2**63 - 1) / 1e9
+"""Go's ``time.Duration`` is int64 nanoseconds: about 292 years."""
+GO_MAX_DURATION_HOURS = int(GO_MAX_DURATION_SECONDS // 3600)
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 
@@ -337,6 +340,10 @@ def parse_go_duration(text: str) -> float:
         position = match.end()
     if not body or position != len(body):
         raise ValueError(f"invalid duration {text!r} (use Go syntax such as 24h, 1h30m, 54s)")
+    if total > GO_MAX_DURATION_SECONDS:
+        # Go's ParseDuration refuses it too (int64 nanoseconds); larger values overflowed datetime
+        # arithmetic in the loops that use them (issue 8 #4).
+        raise ValueError(f"invalid duration {text!r} (at most {GO_MAX_DURATION_HOURS}h)")
     return sign * total
 
 

@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from pygarm.errors import BadRequestError
 from pygarm.params.base import GoRequest
+from pygarm.params.entity_requests import Uint
 
 
 def has_scheme_and_host(url: str) -> bool:
@@ -53,12 +54,12 @@ class UpdateControllerParams(GoRequest):
     metadata_url: str | None = None
     callback_url: str | None = None
     webhook_url: str | None = None
-    minimum_job_age_backoff: int | None = None
+    minimum_job_age_backoff: Uint | None = None
+    """Seconds; GARM's ``*uint``. Bounded by the ``INTEGER`` column (2^31-1): larger values answered 500
+    on PostgreSQL and 2^63 on SQLite, and smaller ones that SQLite stored broke the job queue."""
 
     def validate_urls(self) -> None:
         for field in ("metadata_url", "callback_url", "webhook_url"):
             value = getattr(self, field)
             if value is not None and not has_scheme_and_host(value):
                 raise BadRequestError(f"invalid {field}")
-        if self.minimum_job_age_backoff is not None and self.minimum_job_age_backoff < 0:
-            raise BadRequestError("invalid request")

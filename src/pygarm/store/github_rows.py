@@ -18,8 +18,9 @@ AnyRow = Row[tuple[object, ...]]
 
 DEFAULT_POOL_BALANCER = "roundrobin"
 """An empty balancer type in the database reads as ``roundrobin`` (docs/garm-protocol.md#repository)."""
-_MAX_DB_ID = 2**63 - 1
-"""Ids above this cannot be stored at all; looking them up would only make the driver fail."""
+_MAX_DB_ID = 2**31 - 1
+"""The ``id`` column is an ``INTEGER`` (int4 on PostgreSQL): no row has a larger id, and comparing the
+column with one fails on PostgreSQL (``integer out of range``, a 500) instead of finding nothing."""
 
 
 # Converters: rows in, wire models out.

@@ -26,8 +26,11 @@ from pygarm.runner.pool.scaling import (
     job_label,
     queued_job_decision,
 )
+from pygarm.runner.pool.stored import stored_duration
 
 log = logging.getLogger(__name__)
+
+SECOND = timedelta(seconds=1)
 
 
 async def consume_queued_jobs(core: ManagerCore) -> None:
@@ -35,7 +38,7 @@ async def consume_queued_jobs(core: ManagerCore) -> None:
     store = core.store
     entity_id = core.entity_id
     jobs = await store.list_entity_jobs_by_status(*core.ref, JOB_QUEUED)
-    backoff = timedelta(seconds=core.controller.minimum_job_age_backoff)
+    backoff = stored_duration("minimum_job_age_backoff", core.controller.minimum_job_age_backoff, SECOND)
     balancers: dict[tuple[str, ...], PoolBalancer[Pool]] = {}
     now = utcnow()
     for job in jobs:

@@ -17,6 +17,7 @@ from typing import Final, Generic, NamedTuple, TypeVar
 
 from pygarm.params.gojson import ZERO_UUID
 from pygarm.params.models import Instance
+from pygarm.runner.pool.stored import stored_duration
 
 # --- vocabulary -------------------------------------------------------------------------------------
 
@@ -51,6 +52,7 @@ MAX_CREATE_ATTEMPTS: Final = 5
 (docs/garm-protocol.md#retrying-failed-creates)."""
 SCALE_DOWN_FRACTION: Final = 0.5
 """Scale-down removes half the surplus idle runners per pass (rounded up), so a pool shrinks gradually."""
+MINUTE: Final = timedelta(minutes=1)
 DEFAULT_BOOTSTRAP_TIMEOUT_MINUTES: Final = 20
 """GARM's ``RunnerTimeout()`` reads a pool's ``runner_bootstrap_timeout`` of 0 as 20 minutes."""
 
@@ -259,7 +261,8 @@ def balancer_key(labels: Iterable[str]) -> tuple[str, ...]:
 
 
 def bootstrap_timeout(minutes: int) -> timedelta:
-    return timedelta(minutes=minutes or DEFAULT_BOOTSTRAP_TIMEOUT_MINUTES)
+    """A pool's ``runner_bootstrap_timeout`` (0 reads as 20 minutes); a bad stored value is clamped."""
+    return stored_duration("runner_bootstrap_timeout", minutes or DEFAULT_BOOTSTRAP_TIMEOUT_MINUTES, MINUTE)
 
 
 def should_reap_timed_out(

@@ -42,6 +42,7 @@ from pygarm.api.bodylimit import BodyLimit
 from pygarm.api.deps import AdminUser, AppContext, AuthRejected, authenticate_ws, handle_auth_rejected
 from pygarm.api.errors import NOT_FOUND_ROUTE, handle_garm_error, handle_unexpected_error
 from pygarm.api.metrics import mount_metrics, start_metrics
+from pygarm.api.openapi import install as install_openapi
 from pygarm.api.pathguard import PathGuard
 from pygarm.api.responses import GoJSONResponse
 from pygarm.api.routing import GarmRouter
@@ -260,6 +261,7 @@ def create_app(settings: Settings, **state: Any) -> FastAPI:
     _mount_flat(app, _catch_all_router(), "")
     ui.mount(app)
     apidocs.mount(app)
+    install_openapi(app)
     return app
 
 

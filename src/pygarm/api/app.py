@@ -8,7 +8,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -41,6 +40,7 @@ from pygarm.api import (
 from pygarm.api.bodylimit import BodyLimit
 from pygarm.api.deps import AdminUser, AppContext, AuthRejected, authenticate_ws, handle_auth_rejected
 from pygarm.api.errors import NOT_FOUND_ROUTE, handle_garm_error, handle_unexpected_error
+from pygarm.api.fleet import Fleet
 from pygarm.api.metrics import mount_metrics, start_metrics
 from pygarm.api.openapi import install as install_openapi
 from pygarm.api.pathguard import PathGuard
@@ -131,16 +131,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     pool_managers: PoolManagerRegistry | None = None
     if settings.pool_manager.enabled:  # after the hub: the registry follows it
         pool_managers = PoolManagerRegistry(store, hub, settings, counters=counters)
+    fleet = Fleet(settings, db, pool_managers)  # before the registry starts: it may only run leased managers
+    if pool_managers is not None:
         await pool_managers.start()
         app.state.ctx.services[POOL_MANAGERS_SERVICE] = pool_managers
+    await fleet.start()
+    app.state.leadership = fleet.driver
     metrics_runtime = await start_metrics(
         app, GarmCollector(store, settings.provider, _is_running(pool_managers), counters), []
     )
-    pruner = asyncio.create_task(_prune_change_log(db, settings), name="pygarm-changelog-pruner")
     try:
         yield
     finally:
-        pruner.cancel()
+        await fleet.stop()  # stops this replica's background jobs, then releases their leases at once
         if metrics_runtime is not None:
             await metrics_runtime.stop()
         if pool_managers is not None:  # before the hub and the database go
@@ -160,23 +163,6 @@ def _is_running(pool_managers: PoolManagerRegistry | None) -> Callable[[str], bo
     if pool_managers is None:
         return lambda _entity_id: False
     return lambda entity_id: pool_managers.status(entity_id).running
-
-
-PRUNE_INTERVAL_S = 3600.0
-"""How often change-log rows older than ``[events] retention`` are deleted."""
-
-
-async def _prune_change_log(db: Database, settings: Settings) -> None:
-    retention = parse_go_duration(settings.events.retention)
-    while True:
-        try:
-            cutoff = datetime.now(UTC) - timedelta(seconds=retention)
-            removed = await db.prune_changes(cutoff)
-            if removed:
-                log.info("pruned %d change-log rows older than %s", removed, settings.events.retention)
-        except Exception:
-            log.exception("pruning the change log failed")
-        await asyncio.sleep(PRUNE_INTERVAL_S)
 
 
 def _start_log_broadcaster(settings: Settings) -> LogBroadcaster | None:

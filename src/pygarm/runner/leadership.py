@@ -1,7 +1,7 @@
 """Sans-I/O core of leadership between pygarm replicas sharing one PostgreSQL (issue 11, part 1).
 
-Not wired yet: nothing imports this module outside its tests. It fixes the decisions a lease driver
-must make so that the driver (a thin loop issuing one SQL statement per tick) stays trivial.
+It fixes the decisions a lease driver must make so that the driver (``runner/leases.py``, a thin loop
+issuing a few SQL statements per tick, ``store/leases.py``) stays simple.
 
 Model: lease rows with heartbeats. Each background job (one pool manager per entity, each fleet-wide
 loop) has a key. A row ``(key, holder, expires_at)`` is claimed with one conditional statement that
@@ -21,7 +21,9 @@ side for how long it is still safe to act. A lease has an explicit deadline both
 * Shutdown releases the rows at once, so a successor claims them on its next tick.
 
 Spreading: a replica claims a free key only while it holds fewer than its fair share
-(``ceil(keys / live replicas)``), so keys end up spread instead of all on the first replica.
+(``ceil(keys / live replicas)``), so keys end up spread instead of all on the first replica. A replica
+holding more than its share (it started first, or another replica joined) hands one key back per tick:
+the driver stops the key's job first and then deletes the row, so a hand-over never overlaps either.
 """
 
 from __future__ import annotations
@@ -75,12 +77,16 @@ class Elector:
     _until: dict[str, float] = field(default_factory=dict)
 
     def plan(self, keys: Iterable[str], leases: Mapping[str, Lease], live_replicas: int) -> Plan:
-        """Renew what we hold, release keys that no longer exist, claim free or expired keys up to
-        our fair share. ``live_replicas`` counts distinct unexpired holders plus ourselves."""
+        """Renew what we hold, release keys that no longer exist and one key beyond our fair share,
+        claim free or expired keys up to that share. ``live_replicas`` counts the live replicas,
+        ourselves included."""
         wanted_set = set(keys)
         wanted = sorted(wanted_set)
         share = math.ceil(len(wanted) / max(live_replicas, 1)) if wanted else 0
         mine = [k for k in wanted if (lease := leases.get(k)) is not None and lease.holder == self.me]
+        release = {k for k, lease in leases.items() if lease.holder == self.me and k not in wanted_set}
+        if len(mine) > share:  # hand back one key per tick, the last in order, so others can claim it
+            release.add(mine.pop())
         claim = set(mine)
         for key in wanted:
             if len(claim) >= share:
@@ -88,7 +94,6 @@ class Elector:
             lease = leases.get(key)
             if lease is None or lease.expired:
                 claim.add(key)
-        release = {k for k, lease in leases.items() if lease.holder == self.me and k not in wanted_set}
         return Plan(claim=frozenset(claim), release=frozenset(release))
 
     def granted(self, key: str, sent_at: float) -> None:
@@ -103,3 +108,12 @@ class Elector:
         """Keys whose jobs may run at monotonic ``now``. A key whose renewals stopped succeeding
         (lost connection) drops out here before its row can expire in the database."""
         return frozenset(k for k, until in self._until.items() if now < until)
+
+    def held(self) -> frozenset[str]:
+        """Keys granted and not lost since (acting or past their deadline)."""
+        return frozenset(self._until)
+
+    def next_deadline(self, now: float) -> float | None:
+        """The earliest monotonic time after ``now`` at which a key stops :meth:`acting` unless it is
+        renewed first; ``None`` when no key is acting."""
+        return min((until for until in self._until.values() if until > now), default=None)

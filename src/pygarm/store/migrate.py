@@ -18,7 +18,14 @@ def alembic_config(engine_connection: object) -> Config:
     return config
 
 
+MIGRATION_LOCK_ID = 0x70676172_6D6D6967  # "pgarmmig"
+"""PostgreSQL advisory lock held while migrating: replicas starting together on one database migrate
+one after the other (the later ones find the schema at head) instead of racing on ``CREATE TABLE``."""
+
+
 def upgrade_to_head(engine: Engine) -> None:
-    """Bring the schema up to date; safe to run on every start."""
+    """Bring the schema up to date; safe to run on every start, and from several replicas at once."""
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
         command.upgrade(alembic_config(conn), "head")

@@ -288,3 +288,27 @@ change_log_state = Table(
 )
 """One row: the highest ``seq`` that retention has deleted. A client resuming from an older ``seq``
 cannot be served from the log, and is told so instead of silently missing changes."""
+
+leader_leases = Table(
+    "leader_leases",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("holder", String(255), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("status", Text, nullable=True),
+)
+"""Replicas on one PostgreSQL (``runner/leadership.py``): who runs each background job (a pool manager
+per entity, each fleet-wide loop) until when, by the database clock. ``status`` is what the holder
+publishes about the job (a pool manager's ``pool_manager_status``) for the other replicas' REST
+answers. Unused on SQLite (one process)."""
+
+replicas = Table(
+    "replicas",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+"""One heartbeat row per live replica: the count of live replicas gives each one its fair share of
+``leader_leases``. Rows are deleted on shutdown; rows of crashed replicas expire and are removed later."""

@@ -19,18 +19,26 @@ change                                       effect
 
 The subscription starts before the entities are listed, so no creation falls between the two. If the
 hub ever closes it as a slow consumer, the registry subscribes again and re-lists everything.
+
+Replicas on one PostgreSQL (:meth:`PoolManagerRegistry.use_leases`): every replica knows every entity,
+but runs a manager only for the entities whose lease it holds (``runner/leases.py`` decides and calls
+:meth:`~PoolManagerRegistry.apply_leases`). The holder publishes each manager's status in its lease row,
+so ``pool_manager_status`` reads the same on every replica, and ``DELETE /instances`` on a replica that
+does not run the entity's manager unregisters the runner with a client built for that request (the
+holder's delete-pending loop then removes the machine).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Iterator, Mapping
+from typing import Any, Final, Protocol
 
 import orjson
 
-from pygarm.config import ProviderSection, Settings
+from pygarm.config import Settings
 from pygarm.errors import ConflictError, GarmError, NotFoundError
 from pygarm.events.change import Change, EntityType, Operation
 from pygarm.events.filters import CompiledFilter
@@ -39,16 +47,30 @@ from pygarm.events.mailbox import CloseCause
 from pygarm.params.models import Pool, PoolManagerStatus
 from pygarm.runner.instance_token import InstanceTokenService
 from pygarm.runner.metrics import GarmCounters
-from pygarm.runner.pool.core import PoolManagerTimings, Shared
+from pygarm.runner.pool import deletion
+from pygarm.runner.pool.core import ManagerCore, PoolManagerTimings, Shared
 from pygarm.runner.pool.manager import PoolManager
 from pygarm.runner.pool.scaling import STATUS_PENDING_DELETE, STATUS_PENDING_FORCE_DELETE
-from pygarm.runner.providers import ExternalProvider, ExternalProviderConfig, Provider, resolve_executable
+from pygarm.runner.pool.setup import build_providers
+from pygarm.runner.providers import Provider
 from pygarm.runner.providers.counting import count_operations
 from pygarm.store.entity_kinds import KINDS, EntityKind
 from pygarm.store.instances import UpdateInstanceParams
 from pygarm.store.store import Store
 
 log = logging.getLogger(__name__)
+
+LEASE_PREFIX: Final = "pool-manager:"
+"""Lease key of an entity's pool manager: the prefix and the entity ID."""
+
+
+class LeaseView(Protocol):
+    """What the registry asks the lease driver (``runner/leases.py``)."""
+
+    def poke(self) -> None: ...
+
+    def published_status(self, key: str) -> str | None: ...
+
 
 POOL_MANAGERS_SERVICE: Final = "pool_managers"
 """Key of the registry in ``AppContext.services``."""
@@ -66,30 +88,6 @@ WATCHED_CHANGES: Final[CompiledFilter] = frozenset(
     }
 )
 """The hub changes the registry reacts to (everything else never reaches it)."""
-
-
-def build_providers(
-    sections: Sequence[ProviderSection], controller_id: str, *, timeout: float | None
-) -> dict[str, Provider]:
-    """The configured ``[[provider]]`` entries as executors. A provider whose executable or config file
-    is unusable is still built (its calls fail and record the fault); GARM refuses to start instead."""
-    providers: dict[str, Provider] = {}
-    for section in sections:
-        external = section.external
-        config = ExternalProviderConfig(
-            name=section.name,
-            description=section.description,
-            provider_executable=resolve_executable(external.provider_executable, external.provider_dir),
-            config_file=external.config_file,
-            environment_variables=tuple(external.environment_variables),
-            disable_jit_config=section.disable_jit_config,
-        )
-        try:
-            config.validate()
-        except ValueError as exc:
-            log.error("provider %s is misconfigured: %s", section.name, exc)
-        providers[section.name] = ExternalProvider(config, controller_id, timeout=timeout)
-    return providers
 
 
 def _pool_owner(pool: Mapping[str, Any] | Pool) -> str:
@@ -121,6 +119,9 @@ class PoolManagerRegistry:
         self._providers_override = providers
         self._timings = timings or PoolManagerTimings.from_section(settings.pool_manager)
         self._managers: dict[str, PoolManager] = {}
+        self._entities: dict[str, tuple[EntityKind, Any]] = {}
+        """Every entity known, with or without a manager here."""
+        self._leases: LeaseView | None = None
         self._pool_owner: dict[str, str] = {}
         self._shared: Shared | None = None
         self._subscription: Subscription | None = None
@@ -141,7 +142,12 @@ class PoolManagerRegistry:
         """
         key = entity_id if entity_id is not None else str(kind_or_entity_id)
         manager = self._managers.get(key)
-        return manager.status() if manager is not None else PoolManagerStatus(running=False)
+        if manager is not None:
+            return manager.status()
+        published = self._leases.published_status(LEASE_PREFIX + key) if self._leases is not None else None
+        if published:
+            return PoolManagerStatus.model_validate_json(published)
+        return PoolManagerStatus(running=False)
 
     def manager_for_pool(self, pool_id: str) -> PoolManager | None:
         """The manager of the entity owning ``pool_id`` (GARM's ``getPoolManagerFromInstance``)."""
@@ -177,12 +183,58 @@ class PoolManagerRegistry:
                 instance_name, force=force, bypass_gh_unauthorized=bypass_gh_unauthorized
             )
             return
+        owner = self._pool_owner.get(instance.pool_id, "")
+        if self._leases is not None and owner in self._entities and self.status(owner).running:
+            await self._delete_runner_here(owner, instance_name, force, bypass_gh_unauthorized)
+            return
         if not bypass_gh_unauthorized:
             pool = await self._store.get_pool(instance.pool_id)
             owner = pool.repo_name or pool.org_name or pool.enterprise_name
             raise ConflictError(f"pool manager is not running for {owner}")
         status = STATUS_PENDING_FORCE_DELETE if force else STATUS_PENDING_DELETE
         await self._store.update_instance(instance_name, UpdateInstanceParams(status=status))
+
+    async def _delete_runner_here(
+        self, entity_id: str, instance_name: str, force: bool, bypass_gh_unauthorized: bool
+    ) -> None:
+        """``DeleteRunner`` on a replica that does not run the entity's manager (another replica does
+        and reports it running): unregister with a client built for this call, then mark for deletion."""
+        assert self._shared is not None
+        kind, entity = self._entities[entity_id]
+        core = ManagerCore(self._shared, kind, entity)
+        core.running = True
+        await core.replace_client()
+        try:
+            record = await self._store.get_instance_record(instance_name)
+            await deletion.delete_runner(
+                core, record.instance, force=force, bypass_gh_unauthorized=bypass_gh_unauthorized
+            )
+        finally:
+            if core.client is not None:
+                await core.client.aclose()
+
+    # --- leases (replicas on one PostgreSQL) ----------------------------------------------------------
+
+    def use_leases(self, leases: LeaseView) -> None:
+        """Run managers only for the entities :meth:`apply_leases` names; call before :meth:`start`."""
+        self._leases = leases
+
+    def lease_keys(self) -> list[str]:
+        return [LEASE_PREFIX + entity_id for entity_id in self._entities]
+
+    def lease_status(self, key: str) -> str | None:
+        manager = self._managers.get(key.removeprefix(LEASE_PREFIX))
+        return None if manager is None else manager.status().model_dump_json()
+
+    async def apply_leases(self, acting: frozenset[str]) -> None:
+        """Start the managers of the entities this replica leads, stop the others (in parallel)."""
+        leading = {key.removeprefix(LEASE_PREFIX) for key in acting if key.startswith(LEASE_PREFIX)}
+        stopping = [entity_id for entity_id in self._managers if entity_id not in leading]
+        if stopping:
+            await asyncio.gather(*(self._stop_manager(entity_id) for entity_id in stopping))
+        for entity_id in sorted(leading):
+            if entity_id in self._entities and entity_id not in self._managers:
+                self._run_manager(*self._entities[entity_id])
 
     @property
     def providers(self) -> Mapping[str, Provider]:
@@ -225,6 +277,7 @@ class PoolManagerRegistry:
         if self._subscription is not None:
             self._subscription.close()
             self._subscription = None
+        self._entities = {}
         managers, self._managers = list(self._managers.values()), {}
         if managers:
             await asyncio.gather(*(manager.stop() for manager in managers), return_exceptions=True)
@@ -243,15 +296,32 @@ class PoolManagerRegistry:
             for entity in await self._store.list_entities(kind):
                 seen.add(entity.id)
                 manager = self._managers.get(entity.id)
-                if manager is None:
+                if entity.id not in self._entities:
                     self._start_manager(kind, entity)
-                elif refresh_existing:
+                    continue
+                self._entities[entity.id] = (kind, entity)
+                if manager is not None and refresh_existing:
                     manager.refresh(client=True)
-        for entity_id in [key for key in self._managers if key not in seen]:
-            await self._stop_manager(entity_id)
+        for entity_id in [key for key in self._entities if key not in seen]:
+            await self._forget(entity_id)
         self._pool_owner = {pool.id: _pool_owner(pool) for pool in await self._store.list_all_pools()}
 
     def _start_manager(self, kind: EntityKind, entity: Any) -> None:
+        """A new entity: run its manager here, or (with leases) once this replica wins its lease."""
+        self._entities[entity.id] = (kind, entity)
+        if self._leases is None:
+            self._run_manager(kind, entity)
+        else:
+            self._leases.poke()
+
+    async def _forget(self, entity_id: str) -> None:
+        """An entity is gone: stop its manager if it runs here."""
+        self._entities.pop(entity_id, None)
+        await self._stop_manager(entity_id)
+        if self._leases is not None:
+            self._leases.poke()
+
+    def _run_manager(self, kind: EntityKind, entity: Any) -> None:
         assert self._shared is not None
         manager = PoolManager(self._shared, kind, entity)
         self._managers[entity.id] = manager
@@ -318,12 +388,15 @@ class PoolManagerRegistry:
 
     async def _apply_entity(self, kind: EntityKind, operation: Operation, entity_id: str) -> None:
         if operation is Operation.DELETE:
-            await self._stop_manager(entity_id)
+            await self._forget(entity_id)
             return
         manager = self._managers.get(entity_id)
-        if manager is not None:
-            if operation is Operation.UPDATE:
-                manager.refresh()
+        if manager is not None and operation is Operation.UPDATE:
+            manager.refresh()
+        if entity_id in self._entities:
+            if operation is Operation.UPDATE:  # keep the copy a later manager starts from current
+                with contextlib.suppress(GarmError):
+                    self._entities[entity_id] = (kind, await self._store.get_entity(kind, entity_id))
             return
         try:
             entity = await self._store.get_entity(kind, entity_id)
@@ -336,6 +409,7 @@ class PoolManagerRegistry:
 
 
 __all__ = [
+    "LEASE_PREFIX",
     "POOL_MANAGERS_SERVICE",
     "WATCHED_CHANGES",
     "PoolManager",

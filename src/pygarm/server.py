@@ -10,6 +10,7 @@ second heartbeat.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -22,12 +23,19 @@ from pygarm.api.app import create_app
 from pygarm.api.ws_events import close_websockets
 from pygarm.api.ws_keepalive import GarmWebSocketProtocol
 from pygarm.config import Settings, parse_go_duration
+from pygarm.http_protocol import BoundedHttpToolsProtocol
 
 log = logging.getLogger(__name__)
 
 WS_MAX_INBOUND_BYTES = 16384
 """GARM's ``SetReadLimit``: a larger inbound message closes the connection with 1009
 (docs/garm-protocol.md#websocket-connection)."""
+
+
+def _http_protocol() -> type[asyncio.Protocol] | str:
+    """httptools with a bound on the request head (:mod:`pygarm.http_protocol`), or ``PYGARM_HTTP``."""
+    choice = os.environ.get("PYGARM_HTTP", "httptools")
+    return BoundedHttpToolsProtocol if choice == "httptools" else choice
 
 
 def uvicorn_config(settings: Settings, *, host: str | None = None, port: int | None = None) -> uvicorn.Config:
@@ -37,7 +45,7 @@ def uvicorn_config(settings: Settings, *, host: str | None = None, port: int | N
         host=host if host is not None else settings.apiserver.bind,
         port=port if port is not None else settings.apiserver.port,
         ws=GarmWebSocketProtocol,  # websockets-sansio with GARM's keepalive
-        http=os.environ.get("PYGARM_HTTP", "httptools"),
+        http=_http_protocol(),
         loop=os.environ.get("PYGARM_LOOP", "uvloop" if sys.platform != "win32" else "asyncio"),
         ws_per_message_deflate=False,
         ws_max_size=WS_MAX_INBOUND_BYTES,

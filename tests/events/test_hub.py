@@ -20,6 +20,7 @@ from pygarm.events.filters import EVERYTHING, NOTHING
 from pygarm.events.hub import Hub, Subscription
 from pygarm.events.mailbox import CloseCause
 from tests.events.helpers import FakeLog, make_change, seqs_of
+from tests.waiting import until
 
 
 def received(subscription: Subscription) -> list[int]:
@@ -260,11 +261,9 @@ async def test_safety_poll_picks_up_changes_from_another_process() -> None:
     sub.set_filter(EVERYTHING)
     await hub.start()
     try:
-        await asyncio.sleep(0.05)
+        await until(lambda: log.calls, "the hub's first read")  # so only the poll can find these
         log.commit(make_change(1), make_change(2))  # never published here
-        await asyncio.wait_for(sub.wait(), 2)
-        await asyncio.sleep(0.05)
-        assert received(sub) == [1, 2]
+        await until(lambda: received(sub) == [1, 2], "the poll to deliver both", timeout=2)
     finally:
         await hub.stop()
 
@@ -277,7 +276,7 @@ async def test_wake_reads_the_log_now() -> None:
     sub.set_filter(EVERYTHING)
     await hub.start()
     try:
-        await asyncio.sleep(0.01)
+        await until(lambda: log.calls, "the hub's first read")  # so only the wake can find this
         log.commit(make_change(1))
         hub.wake()
         await asyncio.wait_for(sub.wait(), 1)
@@ -294,13 +293,12 @@ async def test_read_failures_are_retried_without_losing_changes(monkeypatch: pyt
     sub.set_filter(EVERYTHING)
     await hub.start()
     try:
-        await asyncio.sleep(0.01)
+        await until(lambda: log.calls, "the hub's first read")
         log.fail_next = 2
         log.commit(make_change(11), make_change(12))
         hub.publish([make_change(12)])
-        await asyncio.wait_for(sub.wait(), 2)
-        await asyncio.sleep(0.01)
-        assert received(sub) == [11, 12]
+        await until(lambda: received(sub) == [11, 12], "both changes after two failed reads", timeout=2)
+        assert log.fail_next == 0
     finally:
         await hub.stop()
 

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import httpx
 import jwt
 import orjson
+import pytest
 from websockets.asyncio.client import ClientConnection
 
 import pygarm.testing.test_provider
@@ -336,3 +337,32 @@ async def only_instance(garm: Garm, pool_id: str, status: str | None = None) -> 
         return None
 
     return await eventually(probe, what=f"one instance in {status or 'any'} status")
+
+
+class PassCounter:
+    """Counts the passes of one pool-manager loop function: a test that must see that "nothing more
+    happens" waits for a few more passes instead of a fixed time. Install it before the manager starts
+    (the manager takes its loop functions when it starts)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> None:
+        self.passes = 0
+        original = getattr(module, name)
+
+        async def counted(core: Any) -> None:
+            try:
+                await original(core)
+            finally:
+                self.passes += 1
+
+        monkeypatch.setattr(module, name, counted)
+
+    async def more(self, count: int = 3, timeout: float = 15.0) -> None:
+        """Wait until ``count`` more passes have finished."""
+        target = self.passes + count
+        await eventually(self._reached(target), timeout=timeout, what=f"{count} more loop passes")
+
+    def _reached(self, target: int) -> Callable[[], Awaitable[bool]]:
+        async def probe() -> bool:
+            return self.passes >= target
+
+        return probe

@@ -8,7 +8,6 @@ instance and job events in order, provider invocations, GitHub calls.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -16,7 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from pygarm.runner.pool import PoolManagerRegistry, deletion, jobqueue
+from pygarm.runner.pool import PoolManagerRegistry, creation, deletion, jobqueue
 from pygarm.runner.pool.core import utcnow
 from pygarm.runner.pool.scaling import is_reapable_idle
 from pygarm.store.instances import UpdateInstanceParams
@@ -24,6 +23,7 @@ from pygarm.testing.fake_github import FakeGithubServer
 from tests.lifecycle.support import (
     EventRecorder,
     Garm,
+    PassCounter,
     ProviderFiles,
     eventually,
     fault_text,
@@ -80,11 +80,17 @@ async def test_min_idle_then_delete_runner(
 
 
 async def test_provider_failure_is_retried_six_times(
-    garm: Garm, registry: PoolManagerRegistry, events: EventRecorder, provider_files: ProviderFiles
+    garm: Garm,
+    registry: PoolManagerRegistry,
+    events: EventRecorder,
+    provider_files: ProviderFiles,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """docs/garm-protocol.md#other-scenarios (b), docs/garm-protocol.md#retrying-failed-creates: create fails
     → error with the fault; retried while create_attempt < 5, so 6 creates (JWT create_attempt 0..5) and a
     DeleteInstance by name after each failure and before each retry."""
+    retry_loop = PassCounter(monkeypatch, creation, "retry_failed_instances")
+    min_idle_loop = PassCounter(monkeypatch, creation, "ensure_min_idle_runners")
     provider_files.set_knobs(fail_create="simulated failure")
     repo = await setup_running_repo(garm)
     pool = await garm.create_pool(repo["id"], min_idle_runners=1)
@@ -95,7 +101,8 @@ async def test_provider_failure_is_retried_six_times(
 
     creates = await eventually(six_creates, timeout=30, what="6 CreateInstance calls")
     instance = await only_instance(garm, pool["id"], "error")
-    await asyncio.sleep(1.0)  # several more passes: nothing more may happen
+    await retry_loop.more(3)  # several more passes of the loops that could create: nothing more happens
+    await min_idle_loop.more(3)
     assert len(provider_files.invocations("CreateInstance")) == 6
     assert [token_claims(c["stdin"])["create_attempt"] for c in creates] == [0, 1, 2, 3, 4, 5]
     deletes = provider_files.invocations("DeleteInstance")

@@ -5,7 +5,6 @@ recovery from a dropped hub subscription, what runs while a manager is stopped, 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -13,12 +12,13 @@ import pytest
 
 from pygarm.errors import ConflictError
 from pygarm.events.mailbox import CloseCause
-from pygarm.runner.pool import PoolManagerRegistry
+from pygarm.runner.pool import PoolManagerRegistry, deletion
 from pygarm.store.instances import CreateInstanceParams, UpdateInstanceParams
 from pygarm.testing.fake_github import FakeGithubServer
 from tests.lifecycle.support import (
     EventRecorder,
     Garm,
+    PassCounter,
     ProviderFiles,
     eventually,
     only_instance,
@@ -133,10 +133,15 @@ async def test_registry_recovers_from_a_closed_subscription(
 
 
 async def test_only_the_delete_loop_runs_while_stopped(
-    garm: Garm, registry: PoolManagerRegistry, events: EventRecorder, fake_github: FakeGithubServer
+    garm: Garm,
+    registry: PoolManagerRegistry,
+    events: EventRecorder,
+    fake_github: FakeGithubServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """docs/garm-protocol.md#pool-managers: a manager that cannot reach GitHub is not running; min-idle does
     nothing, but runners marked for deletion are still removed."""
+    delete_loop = PassCounter(monkeypatch, deletion, "delete_pending_instances")
     fake_github.fake.unauthorized = True
     await garm.github_setup()
     repo = await garm.create_repo()
@@ -158,7 +163,7 @@ async def test_only_the_delete_loop_runs_while_stopped(
     await events.wait_for(
         lambda f: f["operation"] == "delete" and f["entity-type"] == "instance", what="delete"
     )
-    await asyncio.sleep(0.5)  # several passes of every loop
+    await delete_loop.more(3)  # the loops that run while stopped ran several times since
     assert await garm.instances(pool["id"]) == []
     assert [f["payload"]["name"] for f in events.of("instance") if f["operation"] == "create"] == [
         "garm-manual000001"

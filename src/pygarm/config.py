@@ -28,6 +28,9 @@ MIN_JWT_TTL_SECONDS = 24 * 3600
 """GARM raises any shorter ``time_to_live`` to 24 h (docs/garm-protocol.md#user-jwt)."""
 PASSPHRASE_LENGTH = 32
 """GARM demands exactly 32 characters: the passphrase is an AES-256 key in its legacy seal format."""
+MAX_COUNT_SETTING = 1_000_000
+"""Upper bound of count settings (queue lengths, login limits): larger ones are surely typos, and beyond
+``sys.maxsize`` they failed at run time (``deque(maxlen=...)`` overflows) instead of at start-up."""
 PRIVATE_FILE_MODE = 0o600
 """Files holding secrets (the generated config, the SQLite database and its -wal/-shm)."""
 PRIVATE_DIR_MODE = 0o700
@@ -178,7 +181,7 @@ class EventsSection(_Section):
 
     retention: str = "168h"
     """How long change-log rows are kept (Go duration)."""
-    queue_limit: int = Field(default=1024, ge=16)
+    queue_limit: int = Field(default=1024, ge=16, le=MAX_COUNT_SETTING)
     """Events buffered per subscriber before it is closed as too slow."""
     poll_interval: str = "2s"
     """How often the hub reads the change log as a safety net (other processes, lost wake-ups)."""
@@ -284,9 +287,9 @@ class LoginLimitSection(_Section):
     raise ``per_address`` (or set it to 0) there.
     """
 
-    per_username: int = Field(default=10, ge=0)
+    per_username: int = Field(default=10, ge=0, le=MAX_COUNT_SETTING)
     """Failed logins per login name (username or e-mail, any case), known or not."""
-    per_address: int = Field(default=30, ge=0)
+    per_address: int = Field(default=30, ge=0, le=MAX_COUNT_SETTING)
     """Failed logins per client address, whatever names they try."""
     window: str = "1m"
     """The sliding window both limits count in (Go duration)."""

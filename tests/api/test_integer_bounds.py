@@ -100,3 +100,20 @@ def test_durations_beyond_gos_range_are_config_errors(duration: str) -> None:
     with pytest.raises(ValueError, match="at most 2562047h"):
         parse_go_duration(duration)
     assert parse_go_duration("2562047h") == 2562047 * 3600
+
+
+def test_an_events_queue_limit_beyond_reason_is_a_config_error() -> None:
+    from pygarm.config import ConfigError, parse_settings
+    from tests.conftest import TEST_JWT_SECRET, TEST_PASSPHRASE
+
+    data: dict[str, Any] = {
+        "jwt_auth": {"secret": TEST_JWT_SECRET},
+        "database": {
+            "backend": "sqlite3",
+            "passphrase": TEST_PASSPHRASE,
+            "sqlite3": {"db_file": "/x/garm.db"},
+        },
+        "events": {"queue_limit": 2**63},
+    }
+    with pytest.raises(ConfigError, match=r"events\.queue_limit: .*1000000"):
+        parse_settings(data)

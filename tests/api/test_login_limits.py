@@ -162,3 +162,10 @@ def test_login_limit_config_defaults_and_errors() -> None:
         parse_settings(_config(per_username=-1))
     with pytest.raises(ConfigError, match=r"login_limit\.window: .*positive"):
         parse_settings(_config(window="0s"))
+
+
+def test_huge_login_limits_are_config_errors() -> None:
+    """``deque(maxlen=10**20)`` overflows: the first failed login would have answered 500."""
+    with pytest.raises(ConfigError, match=r"login_limit\.per_address: .*1000000"):
+        parse_settings(_config(per_address=10**20))
+    assert parse_settings(_config(per_username=1_000_000)).login_limit.per_username == 1_000_000

@@ -94,6 +94,11 @@ class _Mirror:
         """The first snapshot is complete."""
         return self._core.ready
 
+    @property
+    def snapshots(self) -> int:
+        """How many snapshots the mirror has loaded: 1 unless the server could not resume it (4001)."""
+        return self._core.snapshots
+
     def _notify(self, notes: list[Note]) -> None:
         for note in notes:
             for callback in self._callbacks:

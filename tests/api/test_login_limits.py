@@ -169,3 +169,13 @@ def test_huge_login_limits_are_config_errors() -> None:
     with pytest.raises(ConfigError, match=r"login_limit\.per_address: .*1000000"):
         parse_settings(_config(per_address=10**20))
     assert parse_settings(_config(per_username=1_000_000)).login_limit.per_username == 1_000_000
+
+
+def test_tracked_names_cost_the_same_whatever_their_length() -> None:
+    """Login bodies may be 64 KiB: 10,000 such names kept verbatim would be 640 MiB."""
+    limiter = LoginLimiter(LoginLimits(per_username=1, per_address=0, window=60.0))
+    limiter.attempt("N" * 60_000, "", 1.0)
+    [key] = limiter._names._failures
+    assert len(key) == 16
+    with pytest.raises(TooManyRequestsError):
+        limiter.attempt("n" * 60_000, "", 2.0)  # the same name, any case

@@ -15,6 +15,7 @@ which the address limit stops. Sans-I/O: the clock is passed in.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -32,9 +33,9 @@ class _Window:
     def __init__(self, limit: int, window: float) -> None:
         self.limit = limit
         self.window = window
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._failures: OrderedDict[str | bytes, deque[float]] = OrderedDict()
 
-    def _recent(self, key: str, now: float) -> deque[float] | None:
+    def _recent(self, key: str | bytes, now: float) -> deque[float] | None:
         times = self._failures.get(key)
         if times is None:
             return None
@@ -45,7 +46,7 @@ class _Window:
             return None
         return times
 
-    def retry_after(self, key: str, now: float) -> float:
+    def retry_after(self, key: str | bytes, now: float) -> float:
         """Seconds until ``key`` may try again; 0 when it may now."""
         if self.limit <= 0:
             return 0.0
@@ -54,7 +55,7 @@ class _Window:
             return 0.0
         return times[-self.limit] + self.window - now
 
-    def fail(self, key: str, now: float) -> None:
+    def fail(self, key: str | bytes, now: float) -> None:
         if self.limit <= 0:
             return
         times = self._recent(key, now)
@@ -67,13 +68,19 @@ class _Window:
             self._failures.move_to_end(key)
         times.append(now)
 
-    def forget(self, key: str) -> None:
+    def forget(self, key: str | bytes) -> None:
         self._failures.pop(key, None)
 
-    def take_back(self, key: str, at: float) -> None:
+    def take_back(self, key: str | bytes, at: float) -> None:
         times = self._failures.get(key)
         if times is not None and at in times:
             times.remove(at)
+
+
+def name_key(name: str) -> bytes:
+    """16 bytes per login name, whatever its length: a body may carry a 64 KiB name, and 10,000 of them
+    kept as they are would be 640 MiB."""
+    return hashlib.blake2b(name.lower().encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 @dataclass(frozen=True)
@@ -102,13 +109,13 @@ class LoginLimiter:
     def attempt(self, name: str, address: str, now: float) -> None:
         """Let one attempt through (counted as a failure until :meth:`succeeded`), or raise
         :class:`~pygarm.errors.TooManyRequestsError` if the name or the address is over its limit."""
-        name = name.lower()
-        wait = max(self._names.retry_after(name, now), self._addresses.retry_after(address, now))
+        key = name_key(name)
+        wait = max(self._names.retry_after(key, now), self._addresses.retry_after(address, now))
         if wait > 0:
             raise TooManyRequestsError(retry_after=max(1, math.ceil(wait)))
-        self._names.fail(name, now)
+        self._names.fail(key, now)
         self._addresses.fail(address, now)
 
     def succeeded(self, name: str, address: str, attempted_at: float) -> None:
-        self._names.forget(name.lower())
+        self._names.forget(name_key(name))
         self._addresses.take_back(address, attempted_at)

@@ -8,13 +8,12 @@ import pytest
 
 from pygarm.client import GarmClient
 from tests.cli.test_events_cli import pygarm_events
-from tests.client.events_probe import Probe, requires_events_route
+from tests.client.events_probe import Probe
 from tests.live import LiveServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 
-@requires_events_route
 def test_server_shutdown_is_reported_with_its_close_code(logged_in: LiveServer) -> None:
     with GarmClient.from_profile() as garm, pygarm_events("events", "--all") as process:
         Probe(garm, process.frames).sync()  # subscribed

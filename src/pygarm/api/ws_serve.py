@@ -140,9 +140,13 @@ async def _send_backlog(
 ) -> bool:
     """Send a replay's or a snapshot's frames; False when the log no longer reaches back to the resume
     point."""
+    armed = -WRITE_TIMEOUT
     try:
         async for text in backlog.frames():
-            deadline.reschedule(loop.time() + WRITE_TIMEOUT)
+            now = loop.time()
+            if now - armed > 1.0:  # re-arm at most once a second: a timer per frame halved replay speed
+                deadline.reschedule(now + WRITE_TIMEOUT)
+                armed = now
             await send({"type": "websocket.send", "text": text})
     except ResumeUnavailable:
         return False

@@ -31,6 +31,8 @@ ACCEPTED_ALGORITHMS = ["HS256", "HS384", "HS512"]
 MAX_USERNAME_LENGTH = 64
 MIN_PASSWORD_SCORE = 4
 """GARM demands a zxcvbn score of 4 ("very unguessable")."""
+MAX_PASSWORD_BYTES = 72
+"""All of a password bcrypt reads."""
 BCRYPT_ROUNDS = 10
 """Go's bcrypt.DefaultCost, which GARM uses."""
 VERIFIED_TOKENS_KEPT = 1024
@@ -133,7 +135,12 @@ def registered_claims_are_numbers(claims: dict[str, Any]) -> bool:
 
 
 def hash_password_sync(password: str) -> str:
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=BCRYPT_ROUNDS)).decode()
+    """GARM's ``bcrypt.GenerateFromPassword``, which refuses more than 72 bytes (GARM: a 500; bcrypt 5
+    raised ValueError here, also a 500)."""
+    encoded = password.encode()
+    if len(encoded) > MAX_PASSWORD_BYTES:
+        raise BadRequestError(f"password is too long (at most {MAX_PASSWORD_BYTES} bytes)")
+    return bcrypt.hashpw(encoded, bcrypt.gensalt(rounds=BCRYPT_ROUNDS)).decode()
 
 
 _dummy_hashes: dict[int, str] = {}
@@ -150,8 +157,10 @@ def dummy_password_hash() -> str:
 
 
 def check_password_sync(password: str, password_hash: str) -> bool:
+    """GARM's ``bcrypt.CompareHashAndPassword``, which reads only the first 72 bytes of the password (hashes
+    made by older Go bcrypt versions from longer passwords match them); bcrypt 5 raises on longer ones."""
     try:
-        return bcrypt.checkpw(password.encode(), password_hash.encode())
+        return bcrypt.checkpw(password.encode()[:MAX_PASSWORD_BYTES], password_hash.encode())
     except ValueError:
         return False
 

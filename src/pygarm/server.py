@@ -21,7 +21,7 @@ import uvicorn
 
 from pygarm.api.app import create_app
 from pygarm.api.ws_events import close_websockets
-from pygarm.api.ws_keepalive import GarmWebSocketProtocol
+from pygarm.api.ws_frames import FramesProtocol
 from pygarm.config import Settings, parse_go_duration
 from pygarm.http_protocol import BoundedHttpToolsProtocol
 
@@ -44,7 +44,7 @@ def uvicorn_config(settings: Settings, *, host: str | None = None, port: int | N
         create_app(settings),
         host=host if host is not None else settings.apiserver.bind,
         port=port if port is not None else settings.apiserver.port,
-        ws=GarmWebSocketProtocol,  # websockets-sansio with GARM's keepalive
+        ws=FramesProtocol,  # websockets-sansio with GARM's keepalive and ready-made events frames
         http=_http_protocol(),
         loop=os.environ.get("PYGARM_LOOP", "uvloop" if sys.platform != "win32" else "asyncio"),
         ws_per_message_deflate=False,

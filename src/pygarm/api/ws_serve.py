@@ -19,6 +19,9 @@ cannot be sent a close frame either.
 
 Frames: the hub decodes each change's frame to ``str`` once; the ASGI ``text`` key is what makes the server
 send a TEXT frame (uvicorn encodes it back into the frame buffer; ``bytes`` would send BINARY, unlike GARM).
+Where the server offers :data:`~pygarm.api.ws_frames.FRAMES_EXTENSION` (pygarm's own uvicorn protocol),
+deliveries skip ASGI: each change's text frame is built once for all subscribers and everything queued at
+one wake-up is written at once (``api/ws_frames.py``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any, Final
 from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from pygarm.api.ws_frames import frame_of, frame_writer
 from pygarm.events.extensions import Backlog, ResumeUnavailable
 from pygarm.events.hub import Delivery, Hub
 from pygarm.events.logstream import LogBroadcaster
@@ -47,6 +51,9 @@ WRITE_TIMEOUT: Final = 10.0
 PROGRESS_FRAMES: Final = 32
 """Frames per write deadline; re-arming the deadline per batch rather than per frame keeps timers off the
 per-frame path."""
+
+BATCH_FRAMES: Final = 64
+"""Most frames joined into one transport write (api/ws_frames.py)."""
 
 OnFilter = Callable[[SetFilter], None]
 
@@ -73,12 +80,17 @@ async def serve(
     reader = loop.create_task(_read(websocket, session, mailbox, on_filter))
     expiry = loop.call_later(_seconds_until(expires_at), _expire, session, mailbox)
     send = websocket.send
+    write = frame_writer(websocket.scope)  # ready-made frame bytes, where the server offers it
     floor = 0  # after a snapshot at S: deliveries queued meanwhile with seq <= S are in it already
+    carry: Any = None  # an item popped while batching that is not a delivery: it goes next
     try:
         async with asyncio.timeout(None) as deadline:
             budget = PROGRESS_FRAMES
             while True:
-                item = mailbox.pop()
+                if carry is None:
+                    item = mailbox.pop()
+                else:
+                    item, carry = carry, None
                 if item is None:
                     cause = mailbox.cause
                     if cause is not None:
@@ -100,6 +112,27 @@ async def serve(
                             continue
                         floor = 0
                     text = item.text if render is None else render(item)
+                    if write is not None:
+                        # Everything queued now goes out in one write, each frame built once per change.
+                        batch = [frame_of(text)]
+                        while len(batch) < BATCH_FRAMES:
+                            queued = mailbox.pop()
+                            if queued is None:
+                                break
+                            if type(queued) is not Delivery:
+                                carry = queued
+                                break
+                            if floor:
+                                if queued.change.seq <= floor:
+                                    continue
+                                floor = 0
+                            batch.append(frame_of(queued.text if render is None else render(queued)))
+                        await write(b"".join(batch))
+                        budget -= len(batch)
+                        if budget <= 0:
+                            deadline.reschedule(loop.time() + WRITE_TIMEOUT)
+                            budget = PROGRESS_FRAMES
+                        continue
                 elif isinstance(item, Backlog):
                     if not await _send_backlog(item, send, deadline, loop):
                         mailbox.close(CloseCause.RESUME_UNAVAILABLE)

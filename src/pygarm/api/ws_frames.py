@@ -1,0 +1,81 @@
+"""Writing events frames as bytes built once per change (issue 14; figures in docs/performance.md).
+
+A server-to-client websocket frame is unmasked, and without compression (pygarm turns it off) it is the
+same bytes for every subscriber that gets the same text. Through ASGI, each subscriber's
+``websocket.send`` runs the middleware chain, Starlette's state checks and the websockets library's frame
+builder again. :class:`FramesProtocol` (uvicorn's websockets-sansio protocol with GARM's keepalive)
+therefore puts :meth:`FramesProtocol.write_frames` into the connection's ASGI scope under
+:data:`FRAMES_EXTENSION`; the events writer (``api/ws_serve.py``) hands it the frames of everything queued
+at one wake-up, joined, in one transport write.
+
+What does not change: one writer per connection sends everything in queue order (data, error text, close),
+the write waits while the transport is paused (uvicorn's ``writable`` flow control, so a peer that stops
+reading fills its bounded queue and gets the 4000 close as before), and control frames (pings, pongs,
+close) still go through the websockets library. Servers without the extension (tests over ASGI, other
+servers) take the ASGI path.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from starlette.websockets import WebSocketDisconnect
+
+from pygarm.api.ws_keepalive import GarmWebSocketProtocol
+
+FRAMES_EXTENSION: Final = "pygarm.frames"
+"""ASGI scope extension: an ``async (bytes) -> None`` that writes ready-made frames to the socket."""
+
+WriteFrames = Callable[[bytes], Awaitable[None]]
+
+_CACHE_LIMIT: Final = 4096
+_frames: dict[str, bytes] = {}
+
+
+def text_frame(text: str) -> bytes:
+    """The final, unmasked text frame carrying ``text`` (RFC 6455 §5.2)."""
+    payload = text.encode()
+    length = len(payload)
+    if length < 126:
+        return struct.pack("!BB", 0x81, length) + payload
+    if length < 65536:
+        return struct.pack("!BBH", 0x81, 126, length) + payload
+    return struct.pack("!BBQ", 0x81, 127, length) + payload
+
+
+def frame_of(text: str) -> bytes:
+    """``text_frame(text)``, built once for the ``str`` every subscriber of one change shares.
+
+    The hub hands all subscribers the same ``str`` object per change and variant, so the lookup costs an
+    identity comparison (a ``str`` caches its hash); the cache is emptied when it reaches its bound.
+    """
+    frame = _frames.get(text)
+    if frame is None:
+        if len(_frames) >= _CACHE_LIMIT:
+            _frames.clear()
+        frame = _frames[text] = text_frame(text)
+    return frame
+
+
+def frame_writer(scope: Any) -> WriteFrames | None:
+    extensions = scope.get("extensions") or {}
+    writer: WriteFrames | None = extensions.get(FRAMES_EXTENSION)
+    return writer
+
+
+class FramesProtocol(GarmWebSocketProtocol):
+    """Adds :meth:`write_frames` to the scope of every accepted connection."""
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope["extensions"][FRAMES_EXTENSION] = self.write_frames
+
+    async def write_frames(self, data: bytes) -> None:
+        await self.writable.wait()  # paused while the transport's buffer is above its high-water mark
+        if self.disconnected or self.close_sent or self.transport.is_closing():
+            raise WebSocketDisconnect(1006)
+        self.transport.write(data)

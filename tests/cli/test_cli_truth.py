@@ -32,6 +32,7 @@ def test_pool_list_columns_and_tag_order(cli: Cli, logged_in: LiveServer) -> Non
     )
     org_pool = cli.json("pool", "add", "--org", "octo-org", *common, "--tags", "linux", "--priority", "3")
     server_order = [tag["name"] for tag in repo_pool["tags"]]
+    assert server_order != sorted(server_order)  # so that a sorted table would be caught
 
     rows = {row["ID"]: row for row in table(cli("pool", "list").stdout)}
     assert list(table(cli("pool", "list").stdout)[0]) == [

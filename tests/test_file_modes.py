@@ -103,3 +103,34 @@ def test_a_new_data_directory_is_0700(tmp_path: Path) -> None:
     created = ensure_default_config(tmp_path / "new" / "data")
     assert mode(created.path.parent) == 0o700
     assert mode(created.path) == 0o600
+
+
+@pytest.mark.usefixtures("usual_umask")
+def test_a_new_log_file_is_created_0600_like_garms(tmp_path: Path) -> None:
+    """GARM's log writer (lumberjack) creates a new log file 0600; an existing one keeps its mode."""
+    import logging
+
+    from pygarm.logsetup import configure_logging
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    log_file = tmp_path / "garm.log"
+    settings = make_settings(
+        {
+            "backend": "sqlite3",
+            "passphrase": TEST_PASSPHRASE,
+            "sqlite3": {"db_file": str(tmp_path / "garm.db")},
+        },
+        logging={"log_file": str(log_file)},
+    )
+    try:
+        configure_logging(settings)
+        logging.getLogger("pygarm.test").warning("hello")
+        assert mode(log_file) == 0o600 and "hello" in log_file.read_text()
+        log_file.chmod(0o640)
+        configure_logging(settings)
+        assert mode(log_file) == 0o640
+    finally:
+        for handler in root.handlers:
+            handler.close()
+        root.handlers[:], root.level = saved

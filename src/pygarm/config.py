@@ -10,6 +10,7 @@ nothing reads the file or the environment later.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -419,6 +420,13 @@ passphrase = "{_random_secret(PASSPHRASE_LENGTH)}"
 """
     write_private_file(path, text)
     return DefaultConfig(path=path, created=True)
+
+
+def create_private_file(path: str | Path) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists (an existing file keeps its mode), as GARM's
+    log writer (lumberjack) creates its log file."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
 
 
 def write_private_file(path: Path, text: str) -> None:

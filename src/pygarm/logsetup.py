@@ -8,7 +8,7 @@ import logging
 import sys
 from typing import Any
 
-from pygarm.config import Settings
+from pygarm.config import Settings, create_private_file
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
 
@@ -43,6 +43,8 @@ def build_formatter(settings: Settings) -> logging.Formatter:
 
 def configure_logging(settings: Settings) -> None:
     log_file = settings.logging.log_file or settings.default.log_file
+    if log_file:
+        create_private_file(log_file)  # GARM's lumberjack creates it 0600; FileHandler would use the umask
     handler: logging.Handler = (
         logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
     )

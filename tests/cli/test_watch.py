@@ -7,8 +7,10 @@ from __future__ import annotations
 import queue
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -16,7 +18,7 @@ from rich.console import Console
 
 from pygarm.cli._common import CliError
 from pygarm.cli.events import parse_match
-from pygarm.cli.watch import VIEWS, Kind, change_line, render
+from pygarm.cli.watch import VIEWS, Kind, _live, change_line, render
 from pygarm.client import GarmClient
 from pygarm.params.models import Instance
 from tests.cli.conftest import Cli
@@ -76,6 +78,22 @@ def test_events_since_replays_the_log_with_seq(cli: Cli, logged_in: LiveServer) 
     assert seqs == sorted(set(seqs))
 
 
+def test_events_match_and_ack(cli: Cli, logged_in: LiveServer) -> None:
+    with GarmClient.from_profile() as garm:
+        endpoint_churn(garm)
+    replayed = cli("events", "--since", "0", "--match", "name=a.example.com", "--count", "3").stdout
+    assert [(f["operation"], f["payload"]["name"]) for f in map(orjson.loads, replayed.splitlines())] == [
+        ("create", "a.example.com"),
+        ("update", "a.example.com"),
+        ("delete", "a.example.com"),
+    ]
+    args = ["--snapshot", "--ack", "--entity", "github_endpoint", "--match", "name=github.com"]
+    ack, snapshot = map(orjson.loads, cli("events", *args, "--count", "1").stdout.splitlines())
+    assert ack["control"] == "filter-ack" and isinstance(ack["seq"], int)
+    assert (snapshot["operation"], snapshot["payload"]["name"]) == ("snapshot", "github.com")
+    assert snapshot["seq"] >= ack["seq"]
+
+
 def next_line(process: Process, needle: str) -> str:
     """The next stdout line containing ``needle`` (earlier lines are dropped)."""
     deadline = time.monotonic() + 60  # a new process imports the app: slow on a loaded machine
@@ -129,3 +147,48 @@ def test_state_mirror_example_follows_changes(logged_in: LiveServer) -> None:
     finally:
         if example.proc.poll() is None:
             example.proc.kill()
+
+
+class FakeMirror:
+    """What ``_live`` uses of a mirror: ``state``, ``seq``, ``error`` and ``on_change``."""
+
+    def __init__(self) -> None:
+        self.state: dict[str, dict[str, Any]] = {"instance": {}}
+        self.seq: int | None = 1
+        self.error: Exception | None = None
+        self.callbacks: list[Any] = []
+
+    def on_change(self, callback: Any) -> Any:
+        self.callbacks.append(callback)
+        return callback
+
+    def change(self, instance: Instance, seq: int) -> None:
+        self.state["instance"][instance.name] = instance
+        self.seq = seq
+        for callback in self.callbacks:
+            callback("instance", "create", instance)
+
+
+def test_live_table_is_redrawn_after_a_change(capsys: pytest.CaptureFixture[str]) -> None:
+    mirror = FakeMirror()
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            _live(mirror, VIEWS[Kind.runners], Kind.runners)  # type: ignore[arg-type]
+        except BaseException as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    mirror.change(Instance(name="late-runner", status="running", pool_id="p"), seq=9)
+    out = ""
+    deadline = time.monotonic() + 10
+    while "late-runner" not in out and time.monotonic() < deadline and thread.is_alive():
+        out += capsys.readouterr().out  # the table is redrawn within a refresh period
+        time.sleep(0.05)
+    mirror.error = RuntimeError("stop")
+    thread.join(timeout=10)
+    out += capsys.readouterr().out
+    assert [str(exc) for exc in failures] == ["stop"]
+    assert "late-runner" in out and "runners (1) seq 9" in out

@@ -107,7 +107,9 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
 def test_installed_pygarm_runs_from_the_wheel(venv: Path) -> None:
     location = run(venv / "bin" / "python", "-c", "import pygarm; print(pygarm.__file__)").strip()
     assert Path(location).is_relative_to(venv), location
-    assert run(venv / "bin" / "pygarm", "--version") == "pygarm 0.1.0 (GARM v0.1.5 compatible)\n"
+    version = "pygarm 0.1.0 (GARM v0.1.5 compatible)\n"
+    assert run(venv / "bin" / "pygarm", "--version") == version
+    assert run(venv / "bin" / "python", "-m", "pygarm", "--version") == version
 
 
 def test_installed_migrations_build_a_database(venv: Path, tmp_path: Path) -> None:

@@ -22,7 +22,9 @@ import orjson
 
 from pygarm.client import GarmClient
 
-WAIT_S = 15.0
+WAIT_S = 60.0
+"""A deadline, not a pause: generous because a CLI subprocess alone can take over 10 s to start on a
+loaded 2-core machine."""
 Frame = dict[str, Any]
 Summary = tuple[str, str, str]
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pytest
 
+from pygarm.events import extensions
 from pygarm.events.change import EntityType, Operation
-from pygarm.events.extensions import Replay
+from pygarm.events.extensions import Replay, ResumeUnavailable
 from pygarm.events.filters import EVERYTHING
 from pygarm.events.hub import Hub
 from pygarm.events.mailbox import CloseCause
@@ -97,3 +98,22 @@ async def test_replay_sends_nothing_at_or_below_since() -> None:
     log.commit(*(make_change(seq) for seq in range(1, 6)))
     assert seqs_of(await _frames(_replay(log, 2, 4, EVERYTHING))) == [3, 4]
     assert await _frames(_replay(log, 4, 4, EVERYTHING)) == []
+
+
+async def test_replay_reads_in_batches_without_gaps_or_repeats(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replay longer than one batch resumes each read after the last change of the previous one."""
+    monkeypatch.setattr(extensions, "REPLAY_BATCH", 3)
+    log = FakeLog()
+    log.commit(*(make_change(seq) for seq in range(1, 12)))
+    assert seqs_of(await _frames(_replay(log, 1, 10, EVERYTHING))) == list(range(2, 11))
+    assert [after for after, _limit in log.calls] == [1, 4, 7], "three batches, each after the last"
+
+
+async def test_replay_from_a_pruned_point_says_which_seq() -> None:
+    async def pruned_through() -> int:
+        return 5
+
+    replay = Replay(since=3, upto=9, match=EVERYTHING, read=FakeLog().read_changes_after,
+                    pruned_through=pruned_through)  # fmt: skip
+    with pytest.raises(ResumeUnavailable, match=r"^the change log was pruned past seq 3$"):
+        await _frames(replay)

@@ -251,3 +251,29 @@ def test_reaper_rules() -> None:
     assert action("running", updated_at=NOW - MINUTE, now=NOW, orphan_age=grace) is OrphanAction.SKIP
     assert action("running", updated_at=old, now=NOW, orphan_age=grace) is OrphanAction.ASK_PROVIDER
     assert action("error", updated_at=NOW, now=NOW, orphan_age=grace) is OrphanAction.ASK_PROVIDER
+
+
+def test_reaper_boundaries_are_garms_strict_less_than() -> None:
+    """GARM skips an instance while ``time.Since(updated_at) < limit``: at exactly the limit it acts
+    (garm@v0.1.5 runner/pool/pool.go:419, :428, :486, :566)."""
+    timeout, orphan_age = 20 * MINUTE, 5 * MINUTE
+    at_timeout, at_orphan_age = NOW - timeout, NOW - orphan_age
+    assert should_reap_timed_out(updated_at=at_timeout, now=NOW, timeout=timeout, github_status=None)
+    assert not should_reap_timed_out(
+        updated_at=at_timeout + timedelta(microseconds=1), now=NOW, timeout=timeout, github_status=None
+    )
+    orphan = {"status": "running", "now": NOW, "orphan_age": orphan_age, "on_github": False}
+    assert is_orphaned_instance(runner_status="idle", updated_at=at_orphan_age, timeout=timeout, **orphan)
+    assert not is_orphaned_instance(
+        runner_status="idle", updated_at=at_orphan_age + timedelta(microseconds=1), timeout=timeout, **orphan
+    )
+    # Installing: the bootstrap timeout applies first, here equal to the orphan age.
+    assert is_orphaned_instance(
+        runner_status="installing", updated_at=at_orphan_age, timeout=orphan_age, **orphan
+    )
+    assert offline_runner_action(
+        "running", updated_at=at_orphan_age, now=NOW, orphan_age=orphan_age
+    ) is OrphanAction.ASK_PROVIDER
+    assert offline_runner_action(
+        "running", updated_at=at_orphan_age + timedelta(microseconds=1), now=NOW, orphan_age=orphan_age
+    ) is OrphanAction.SKIP

@@ -1,11 +1,12 @@
 """Passwords longer than bcrypt's 72 bytes (found beside issue 8 #9): setting one answered 500 (bcrypt 5
 raises ValueError; GARM's Go bcrypt refuses them too, also a 500), and logging in with one never matched,
 where Go's ``CompareHashAndPassword`` reads the first 72 bytes (older Go versions hashed long passwords
-that way, so such users exist in GARM databases)."""
+that way, so such users exist in GARM databases). Also first-run values longer than their columns."""
 
 from __future__ import annotations
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
@@ -57,3 +58,21 @@ async def test_login_reads_the_first_72_bytes_like_go(
             "/api/v1/auth/login", json={"username": ADMIN_USERNAME, "password": password}
         )
         assert response.status_code == status, password
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "details"),
+    [
+        ("email", "a" * 243 + "@example.com", "invalid email address"),
+        ("full_name", "x" * 255, "full_name is too long (maximum 254 characters)"),
+    ],
+)
+async def test_first_run_values_longer_than_their_column_are_400(
+    client: httpx.AsyncClient, field: str, value: str, details: str
+) -> None:
+    """PostgreSQL refused the write (500); SQLite stored it. Both now answer 400 and create nobody."""
+    body = {"username": ADMIN_USERNAME, "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "full_name": "A"}
+    response = await client.post("/api/v1/first-run", json={**body, field: value})
+    assert (response.status_code, response.json()) == (400, {"error": "Bad Request", "details": details})
+    response = await client.post("/api/v1/first-run", json={**body, field: value[:254]})
+    assert response.status_code == 200, response.text

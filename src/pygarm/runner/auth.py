@@ -29,6 +29,8 @@ TOKEN_ID_LENGTH = 16
 ACCEPTED_ALGORITHMS = ["HS256", "HS384", "HS512"]
 """GARM accepts any HMAC algorithm on verification; it signs with HS256."""
 MAX_USERNAME_LENGTH = 64
+MAX_EMAIL_LENGTH = 254
+MAX_FULL_NAME_LENGTH = 254
 MIN_PASSWORD_SCORE = 4
 """GARM demands a zxcvbn score of 4 ("very unguessable")."""
 MAX_PASSWORD_BYTES = 72
@@ -174,14 +176,18 @@ def password_is_strong(password: str) -> bool:
     return int(zxcvbn(password[:72])["score"]) >= MIN_PASSWORD_SCORE
 
 
-def validate_new_user(username: str, email: str, password: str) -> None:
-    """GARM's first-run checks, in GARM's order and with its messages (docs/garm-protocol.md#first-run)."""
+def validate_new_user(username: str, email: str, password: str, full_name: str = "") -> None:
+    """GARM's first-run checks, in GARM's order and with its messages (docs/garm-protocol.md#first-run),
+    plus the lengths of the ``VARCHAR(254)`` columns: PostgreSQL answered a longer e-mail address or full
+    name with a 500 (SQLite, like GARM, stored it)."""
     if not username or not email:
         raise BadRequestError("missing username or email")
-    if not _EMAIL.match(email):
+    if not _EMAIL.match(email) or len(email) > MAX_EMAIL_LENGTH:
         raise BadRequestError("invalid email address")
     if len(username) > MAX_USERNAME_LENGTH or not username.isalnum() or not username.isascii():
         raise BadRequestError("invalid username")
+    if len(full_name) > MAX_FULL_NAME_LENGTH:
+        raise BadRequestError(f"full_name is too long (maximum {MAX_FULL_NAME_LENGTH} characters)")
     if not password_is_strong(password):
         raise BadRequestError("password is too weak")
 
@@ -197,7 +203,7 @@ class Authenticator:
     async def first_run(self, *, username: str, email: str, full_name: str, password: str) -> User:
         if await self.store.has_admin_user():
             raise ConflictError("already initialized")
-        validate_new_user(username, email, password)
+        validate_new_user(username, email, password, full_name)
         password_hash = await asyncio.to_thread(hash_password_sync, password)
         return await self.store.create_admin_user(
             username=username, email=email, full_name=full_name, password_hash=password_hash

@@ -242,3 +242,27 @@ async def test_claims_of_the_wrong_json_type_are_refused(client: httpx.AsyncClie
             assert response.json() == {"error": "Authentication failed", "details": ""}
     response = await client.get("/api/v1/controller", headers={"Authorization": f"Bearer {admin_token}"})
     assert response.status_code == 200
+
+
+def test_metrics_token_has_garms_claims() -> None:
+    """GARM's metrics token (garm-cli metrics-token create): HS256, read_metrics, no user, generation 0."""
+    import time
+
+    import jwt
+
+    from pygarm.runner.auth import JWT_ISSUER, TokenService
+
+    token = TokenService(TEST_JWT_SECRET, ttl_seconds=3600).issue_metrics_token()
+    assert jwt.get_unverified_header(token) == {"alg": "HS256", "typ": "JWT"}
+    claims = jwt.decode(token, TEST_JWT_SECRET, algorithms=["HS256"])
+    token_id, exp = claims.pop("token_id"), claims.pop("exp")
+    assert claims == {
+        "user": "",
+        "full_name": "",
+        "is_admin": False,
+        "read_metrics": True,
+        "generation": 0,
+        "iss": JWT_ISSUER,
+    }
+    assert isinstance(token_id, str) and token_id
+    assert abs(exp - (time.time() + 3600)) < 60

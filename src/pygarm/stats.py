@@ -65,3 +65,68 @@ class Timings:
         for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
             total += count
             yield ("+Inf" if bound == float("inf") else repr(bound)), total
+
+
+class StreamStats:
+    """The events hub's and its subscribers' figures (``events/hub.py`` owns one per hub).
+
+    The hub adds per *change* (a dispatch sums its deliveries into one addition); the websocket routes
+    add per *connection* and per snapshot or replay; nothing is counted per frame on the live path.
+    """
+
+    __slots__ = (
+        "dispatch",
+        "dispatched",
+        "frames_delivered",
+        "replays",
+        "resume_unavailable",
+        "resumes",
+        "slow_consumer_closes",
+        "snapshots",
+        "subscribers",
+    )
+
+    def __init__(self) -> None:
+        self.dispatched = 0
+        self.frames_delivered = 0
+        self.slow_consumer_closes = 0
+        self.resumes = 0
+        self.resume_unavailable = 0
+        self.dispatch = Timings(LATENCY_BUCKETS)
+        self.snapshots = Timings(SLOW_BUCKETS)
+        self.replays = Timings(SLOW_BUCKETS)
+        self.subscribers: dict[tuple[str, ...], int] = {}
+        """Connected stream subscribers by their opt-ins (see :data:`SUBSCRIBER_OPT_INS`)."""
+
+    def subscriber_joined(self, opt_ins: tuple[str, ...]) -> None:
+        self.subscribers[opt_ins] = self.subscribers.get(opt_ins, 0) + 1
+
+    def subscriber_left(self, opt_ins: tuple[str, ...]) -> None:
+        self.subscribers[opt_ins] = self.subscribers.get(opt_ins, 0) - 1
+
+    def backlog_sent(self, kind: str, seconds: float, *, complete: bool) -> None:
+        """A snapshot or a resume's replay was sent (``complete=False``: the log was pruned past it)."""
+        (self.snapshots if kind == "snapshot" else self.replays).observe(seconds)
+        if not complete:
+            self.resume_unavailable += 1
+
+
+SUBSCRIBER_OPT_INS: tuple[str, ...] = ("seq", "resume", "snapshot", "ack", "bookmark")
+"""The label names of ``pygarm_events_subscribers``: which stream extensions a subscriber asked for."""
+
+
+class WriterStats:
+    """The single writer thread's figures (``store/db.py`` owns one per database).
+
+    ``appended`` and ``transactions`` are only touched by the writer thread, ``queued`` only by the
+    event loop.
+    """
+
+    __slots__ = ("appended", "queued", "transactions")
+
+    def __init__(self) -> None:
+        self.queued = 0
+        """Writes handed to the writer thread and not finished yet (the one running included)."""
+        self.transactions = Timings(LATENCY_BUCKETS)
+        self.appended: dict[tuple[str, str], int] = {}
+        """Changes appended to the change log by this process, by entity type and operation."""

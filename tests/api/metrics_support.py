@@ -61,4 +61,4 @@ async def scrape(http: httpx.AsyncClient, app: FastAPI) -> dict[str, Family]:
 
 async def collect_now(app: FastAPI) -> None:
     """Run one collection round now instead of waiting for ``[metrics] period``."""
-    await app.state.metrics_runtime.garm.collect_once()
+    await app.state.metrics_runtime.collect_once()

@@ -37,6 +37,7 @@ from pygarm.api import (
     ws_events,
     ws_logs,
 )
+from pygarm.api.accesslog import AccessLog, HTTPStats
 from pygarm.api.bodylimit import BodyLimit
 from pygarm.api.deps import AdminUser, AppContext, AuthRejected, authenticate_ws, handle_auth_rejected
 from pygarm.api.errors import NOT_FOUND_ROUTE, handle_garm_error, handle_unexpected_error
@@ -51,6 +52,7 @@ from pygarm.errors import GarmError
 from pygarm.events.guard import AccessGuard
 from pygarm.events.hub import Hub
 from pygarm.events.logstream import LogBroadcaster
+from pygarm.events.metrics import StreamCollector
 from pygarm.logsetup import build_formatter
 from pygarm.runner.auth import Authenticator, TokenService
 from pygarm.runner.login_limit import LoginLimiter
@@ -58,6 +60,7 @@ from pygarm.runner.metrics import GARM_COUNTERS_SERVICE, GarmCollector, GarmCoun
 from pygarm.runner.pool import POOL_MANAGERS_SERVICE, PoolManagerRegistry
 from pygarm.store.crypto import Sealer
 from pygarm.store.db import Database
+from pygarm.store.metrics import StoreCollector
 from pygarm.store.migrate import upgrade_to_head
 from pygarm.store.notify import ChangeNotifyListener
 from pygarm.store.snapshot import SnapshotReader
@@ -137,8 +140,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.ctx.services[POOL_MANAGERS_SERVICE] = pool_managers
     await fleet.start()
     app.state.leadership = fleet.driver
+    store_collector = StoreCollector(db, lambda: hub.last_seq)
     metrics_runtime = await start_metrics(
-        app, GarmCollector(store, settings.provider, _is_running(pool_managers), counters), []
+        app,
+        GarmCollector(store, settings.provider, _is_running(pool_managers), counters),
+        [StreamCollector(hub), store_collector],
+        [store_collector.refresh],
     )
     try:
         yield
@@ -234,6 +241,8 @@ def create_app(settings: Settings, **state: Any) -> FastAPI:
     app.add_exception_handler(Exception, handle_unexpected_error)
     app.add_middleware(PathGuard)
     app.add_middleware(BodyLimit)
+    app.state.http_stats = HTTPStats()
+    app.add_middleware(AccessLog, stats=app.state.http_stats)  # outermost: sees every final status
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:

@@ -23,17 +23,18 @@ import asyncio
 import contextlib
 import gzip
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Final
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.exposition import generate_latest
-from prometheus_client.metrics_core import Metric
+from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 
+from pygarm.api.accesslog import HTTPStats
 from pygarm.api.deps import bearer_token, get_context
 from pygarm.api.errors import AUTHENTICATION_FAILED
 from pygarm.api.responses import GoJSONResponse
@@ -133,20 +134,62 @@ def mount_metrics(app: FastAPI, settings: Settings) -> None:
 # --- the lifespan's part -----------------------------------------------------------------------------
 
 
+class HTTPCollector:
+    """``pygarm_http_*`` from the access log's counts (:class:`~pygarm.api.accesslog.HTTPStats`)."""
+
+    def __init__(self, stats: HTTPStats) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "pygarm_http_requests_total",
+            "HTTP requests and websocket connections, by method, route template and status",
+            labels=["method", "route", "code"],
+        )
+        for labels, count in sorted(list(self._stats.requests.items())):
+            requests.add_metric(list(labels), count)
+        yield requests
+        durations = HistogramMetricFamily(
+            "pygarm_http_request_duration_seconds",
+            "Time from a request to the end of its response (a websocket's whole life), by route template",
+            labels=["route"],
+        )
+        for route, timings in sorted(list(self._stats.durations.items())):
+            durations.add_metric([route], list(timings.buckets()), timings.sum)
+        yield durations
+
+
+Refresh = Callable[[], Awaitable[None]]
+
+
 class MetricsRuntime:
     """The collection loop of one app: the first round runs before the server listens, as in GARM
-    (``garm@v0.1.5 cmd/garm/main.go:275``), then one every ``[metrics] period``."""
+    (``garm@v0.1.5 cmd/garm/main.go:275``), then one every ``[metrics] period``: GARM's families, then the
+    figures that take a query (``refreshers``)."""
 
-    def __init__(self, garm: GarmCollector, period: float) -> None:
+    def __init__(self, garm: GarmCollector, refreshers: Sequence[Refresh], period: float) -> None:
         self.garm = garm
+        self.refreshers = tuple(refreshers)
         self.period = period
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
+    async def collect_once(self) -> None:
+        log.debug("collecting metrics")
         await self.garm.collect_once()
-        self._task = asyncio.get_running_loop().create_task(
-            self.garm.run(self.period), name="pygarm-metrics-collector"
-        )
+        for refresh in self.refreshers:
+            try:
+                await refresh()
+            except Exception:
+                log.exception("cannot collect metrics")
+
+    async def start(self) -> None:
+        await self.collect_once()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="pygarm-metrics-collector")
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.period)
+            await self.collect_once()
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -157,14 +200,19 @@ class MetricsRuntime:
 
 
 async def start_metrics(
-    app: FastAPI, garm: GarmCollector, collectors: Iterable[Collector]
+    app: FastAPI,
+    garm: GarmCollector,
+    collectors: Iterable[Collector],
+    refreshers: Sequence[Refresh] = (),
 ) -> MetricsRuntime | None:
     """Build the app's registry and start collecting, when ``[metrics] enable`` is on."""
     settings: Settings = app.state.settings
     if not settings.metrics.enable:
         return None
-    app.state.metrics_registry = build_registry([garm, *collectors])
-    runtime = MetricsRuntime(garm, settings.metrics.period_seconds)
+    http_stats: HTTPStats | None = getattr(app.state, "http_stats", None)
+    extra = [HTTPCollector(http_stats)] if http_stats is not None else []
+    app.state.metrics_registry = build_registry([garm, *collectors, *extra])
+    runtime = MetricsRuntime(garm, refreshers, settings.metrics.period_seconds)
     await runtime.start()
     app.state.metrics_runtime = runtime
     return runtime

@@ -31,6 +31,7 @@ from pygarm.events.extensions import (
 )
 from pygarm.events.guard import AccessGuard
 from pygarm.events.hub import Delivery, Hub, Subscription
+from pygarm.events.metrics import opt_ins
 from pygarm.events.session import EventsSession
 from pygarm.events.stream import Bookmarks, StreamSetup
 
@@ -149,11 +150,16 @@ async def events_websocket(websocket: WebSocket) -> None:
     render = _render_with_seq if options.with_seq else None
     if guard is not None:
         guard.register(principal.user_id, principal.generation, subscription)
+    labels = opt_ins(options)
+    hub.stats.subscriber_joined(labels)  # /metrics: pygarm_events_subscribers
+    if options.since is not None:
+        hub.stats.resumes += 1
     try:
         await serve(
             websocket, EventsSession(), subscription, principal.expires_at, setup.on_filter, render, bookmarks
         )
     finally:
+        hub.stats.subscriber_left(labels)
         if guard is not None:
             guard.unregister(principal.user_id, subscription)
 

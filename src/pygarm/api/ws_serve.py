@@ -42,6 +42,7 @@ from pygarm.events.hub import Delivery, Hub
 from pygarm.events.logstream import LogBroadcaster
 from pygarm.events.mailbox import CloseCause, Mailbox
 from pygarm.events.session import Close, SetFilter, WebsocketSession
+from pygarm.events.snapshot import Snapshot
 from pygarm.events.stream import Bookmarks
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,10 @@ async def serve(
                             budget = PROGRESS_FRAMES
                         continue
                 elif isinstance(item, Backlog):
-                    if not await _send_backlog(item, send, deadline, loop):
+                    started = loop.time()
+                    complete = await _send_backlog(item, send, deadline, loop)
+                    _count_backlog(websocket, item, loop.time() - started, complete)
+                    if not complete:
                         mailbox.close(CloseCause.RESUME_UNAVAILABLE)
                     floor = item.position if item.skips_live else 0
                     if bookmarks is not None:
@@ -184,6 +188,14 @@ async def _send_backlog(
     except ResumeUnavailable:
         return False
     return True
+
+
+def _count_backlog(websocket: WebSocket, backlog: Backlog, seconds: float, complete: bool) -> None:
+    """``/metrics``: a snapshot's or a replay's duration, and the 4001s (``pygarm/stats.py``)."""
+    hub = getattr(websocket.app.state, "hub", None)
+    if hub is not None:
+        kind = "snapshot" if isinstance(backlog, Snapshot) else "replay"
+        hub.stats.backlog_sent(kind, seconds, complete=complete)
 
 
 def _seconds_until(expires_at: float | None) -> float:

@@ -30,12 +30,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from time import perf_counter
 
 from pygarm.events.change import Change
 from pygarm.events.extensions import text_with_seq
 from pygarm.events.filters import NOTHING, CompiledFilter
 from pygarm.events.index import SubscriberIndex
 from pygarm.events.mailbox import CloseCause, Mailbox
+from pygarm.stats import StreamStats
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +141,8 @@ class Hub:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listeners: tuple[Callable[[Change], None], ...] = ()
+        self.stats = StreamStats()
+        """Counters for ``/metrics``, added to once per change (``pygarm/stats.py``)."""
 
     # --- state ----------------------------------------------------------------------------------------
 
@@ -197,6 +201,7 @@ class Hub:
     # --- dispatch -------------------------------------------------------------------------------------
 
     def _dispatch(self, change: Change) -> None:
+        started = perf_counter()
         self._last_seq = change.seq
         for listener in self._listeners:
             listener(change)
@@ -205,15 +210,19 @@ class Hub:
         subscriptions = index.plain(key)
         fields = index.fields(key)
         if not subscriptions and fields is None:
+            self._counted(started, 0)
             return
         delivery = Delivery(change, change.frame.decode())
+        delivered = len(subscriptions)  # counted down on the rare skips: no addition per subscriber
         for subscription in subscriptions:
             if subscription.cause is not None:  # closed during this dispatch
+                delivered -= 1
                 continue
             # Mailbox.offer, inlined: this loop is the per-subscriber cost of every change.
             items = subscription.items
             if len(items) >= subscription.limit:
                 self._close_slow(subscription, len(items), change.seq)
+                delivered -= 1
                 continue
             items.append(delivery)
             waiter = subscription.waiter
@@ -228,11 +237,20 @@ class Hub:
                 if len(subscription.items) >= subscription.limit:
                     self._close_slow(subscription, len(subscription.items), change.seq)
                     continue
-                subscription.offer(delivery)
+                if subscription.offer(delivery):
+                    delivered += 1
+        self._counted(started, delivered)
 
-    @staticmethod
-    def _close_slow(subscription: Subscription, queued: int, seq: int) -> None:
+    def _counted(self, started: float, delivered: int) -> None:
+        """One change dispatched: the figures of ``/metrics`` (``pygarm/stats.py``), once per change."""
+        stats = self.stats
+        stats.dispatched += 1
+        stats.frames_delivered += delivered
+        stats.dispatch.observe(perf_counter() - started)
+
+    def _close_slow(self, subscription: Subscription, queued: int, seq: int) -> None:
         if subscription.cause is None:
+            self.stats.slow_consumer_closes += 1
             log.warning(
                 "closing slow events subscriber %r: %d changes queued at seq %d",
                 subscription.name,

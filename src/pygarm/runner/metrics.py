@@ -22,7 +22,6 @@ the pool's provider instead of ``""`` (``garm@v0.1.5 runner/metrics/instance.go:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -279,13 +278,6 @@ class GarmCollector:
                 log.exception("cannot collect metrics")
                 return
             self._series.update(collected)
-
-    async def run(self, period: float) -> None:
-        """Collect every ``period`` seconds until cancelled (the first round is the caller's)."""
-        while True:
-            await asyncio.sleep(period)
-            log.debug("collecting metrics")
-            await self.collect_once()
 
     def collect(self) -> Iterator[Metric]:
         for family, series in list(self._series.items()):

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from time import perf_counter
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -40,6 +41,7 @@ from sqlalchemy import (
 from pygarm.events.change import Change, EntityType, Operation
 from pygarm.params.base import GoModel
 from pygarm.params.gojson import dumps
+from pygarm.stats import WriterStats
 from pygarm.store.fastsql import Prepared, driver_execute
 from pygarm.store.sqlite_files import secure_sqlite_files
 from pygarm.store.tables import change_events, change_log_state
@@ -152,6 +154,8 @@ class Database:
         self._sqlite_writer: Connection | None = None
         """The writer thread's own SQLite connection (only that thread uses it)."""
         self._listener: CommitListener | None = None
+        self.stats = WriterStats()
+        """The writer's figures for ``/metrics`` (``pygarm/stats.py``)."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self.own_backend_pids: set[int] = set()
         """PostgreSQL backends of this process's writer connections: their NOTIFYs are this process's
@@ -178,12 +182,14 @@ class Database:
         Futures complete in commit order on the one writer thread, so publishing stays in commit order.
         """
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._writer, self._run_write, fn)
+        self.stats.queued += 1
+        future = loop.run_in_executor(self._writer, self._timed_write, fn)
         future.add_done_callback(self._publish_committed)
         result, _changes = await asyncio.shield(future)
         return result
 
     def _publish_committed(self, future: asyncio.Future[tuple[Any, list[Change]]]) -> None:
+        self.stats.queued -= 1
         if future.cancelled() or future.exception() is not None:
             return
         changes = future.result()[1]
@@ -195,6 +201,20 @@ class Database:
         result, changes = self._writer.submit(self._run_write, fn).result()
         if changes and self._listener is not None and self._loop is not None:
             self._loop.call_soon_threadsafe(self._listener, changes)
+        return result
+
+    def _timed_write(self, fn: Callable[[WriteTx], T]) -> tuple[T, list[Change]]:
+        """:meth:`_run_write` with its figures for ``/metrics`` (on the writer thread, once per write)."""
+        stats = self.stats
+        started = perf_counter()
+        try:
+            result = self._run_write(fn)
+        finally:
+            stats.transactions.observe(perf_counter() - started)
+        appended = stats.appended
+        for change in result[1]:
+            key = (change.entity_type.value, change.operation.value)
+            appended[key] = appended.get(key, 0) + 1
         return result
 
     def _run_write(self, fn: Callable[[WriteTx], T]) -> tuple[T, list[Change]]:
@@ -246,6 +266,14 @@ class Database:
 
     async def last_seq(self) -> int:
         return await self.read(_last_seq)
+
+    async def oldest_seq(self) -> int:
+        """The oldest ``seq`` still in the change log (0 when it is empty)."""
+
+        def query(conn: Connection) -> int:
+            return int(conn.execute(select(func.coalesce(func.min(change_events.c.seq), 0))).scalar_one())
+
+        return await self.read(query)
 
     async def prune_changes(self, older_than: datetime) -> int:
         """Delete change rows committed before ``older_than`` and remember the highest deleted ``seq``;

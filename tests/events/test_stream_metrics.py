@@ -1,0 +1,126 @@
+"""``pygarm_*`` families on ``/metrics`` (docs/observability.md#pygarm-families): what a live server
+counts for its change log, writer, hub, stream subscribers and HTTP requests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+
+from pygarm.config import Settings
+from pygarm.events.change import EntityType, Operation
+from pygarm.events.hub import Hub
+from tests.api.metrics_support import Family, parse_exposition
+from tests.conftest import make_settings
+from tests.events.helpers import FakeLog, make_change
+
+RECV_TIMEOUT_S = 10.0
+
+
+@pytest.fixture
+def settings(database_section: dict[str, Any]) -> Settings:
+    return make_settings(database_section, metrics={"enable": True, "disable_auth": True, "period": "1h"})
+
+
+def value(families: dict[str, Family], name: str, **labels: str) -> float:
+    for family in families.values():
+        for sample_name, sample_labels, sample_value in family.samples:
+            if sample_name == name and sample_labels == labels:
+                return sample_value
+    raise AssertionError(f"no {name}{labels}")
+
+
+async def test_hub_counts_once_per_change_and_sums_deliveries() -> None:
+    """Three subscribers, two changes: 2 dispatches, 6 frames; a full queue is a slow-consumer close."""
+    log = FakeLog()
+    hub = Hub(log.read_changes_after, 0, queue_limit=16, poll_interval=None)
+    subscriptions = [hub.subscribe(f"s{i}", queue_limit=16 if i else 1) for i in range(3)]
+    for subscription in subscriptions:
+        subscription.set_filter(frozenset({(EntityType.POOL, Operation.UPDATE)}))
+    hub.publish([make_change(1, EntityType.POOL, Operation.UPDATE)])
+    hub.publish([make_change(2, EntityType.POOL, Operation.UPDATE)])
+    hub.publish([make_change(3, EntityType.JOB, Operation.CREATE)])  # nobody wants it
+    stats = hub.stats
+    assert (stats.dispatched, stats.frames_delivered, stats.slow_consumer_closes) == (3, 5, 1)
+    assert stats.dispatch.count == 3 and stats.dispatch.sum >= 0
+
+
+async def test_live_server_families(live_admin: tuple[Any, str]) -> None:
+    live, token = live_admin
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=live.base_url, headers=headers) as http:
+        plain = await connect(f"{live.ws_url}/api/v1/ws/events", additional_headers=headers, compression=None)
+        with_seq = await connect(
+            f"{live.ws_url}/api/v1/ws/events?seq=true&since=0", additional_headers=headers, compression=None
+        )
+        for ws in (plain, with_seq):
+            await ws.send('{"send-everything":true}')
+        # Wait until both filters are applied: each socket sees a controller update.
+        async with asyncio.timeout(RECV_TIMEOUT_S):
+            while True:
+                response = await http.put("/api/v1/controller", json={"minimum_job_age_backoff": 77})
+                assert response.status_code == 200
+                try:
+                    async with asyncio.timeout(0.5):
+                        frame = json.loads(await plain.recv())
+                        if frame["entity-type"] == "controller":
+                            break
+                except TimeoutError:
+                    continue
+            while True:  # the resuming socket: its replay comes first, then the same live update
+                frame = json.loads(await with_seq.recv())
+                if frame["entity-type"] == "controller" and frame["seq"] > 1:
+                    break
+        async with asyncio.timeout(RECV_TIMEOUT_S):  # the replay is counted once it was sent
+            while True:
+                scraped = await http.get("/metrics")
+                assert scraped.status_code == 200
+                families = parse_exposition(scraped.text)
+                if value(families, "pygarm_events_replay_duration_seconds_count") == 1.0:
+                    break
+                await asyncio.sleep(0.05)
+        assert value(families, "pygarm_events_subscribers", seq="false", resume="false", snapshot="false",
+                     ack="false", bookmark="false") == 1.0  # fmt: skip
+        assert value(families, "pygarm_events_subscribers", seq="true", resume="true", snapshot="false",
+                     ack="false", bookmark="false") == 1.0  # fmt: skip
+        assert value(families, "pygarm_events_resumes_total") == 1.0
+        assert value(families, "pygarm_events_resume_unavailable_total") == 0.0
+        assert value(families, "pygarm_events_frames_delivered_total") >= 2.0
+        dispatched = value(families, "pygarm_events_dispatched_total")
+        assert dispatched >= 2.0
+        assert value(families, "pygarm_events_dispatch_duration_seconds_count") == dispatched
+        assert (
+            value(families, "pygarm_changelog_appended_total", entity_type="controller", operation="update")
+            >= 1
+        )
+        head = value(families, "pygarm_changelog_head_seq")
+        assert head >= dispatched and 1.0 <= value(families, "pygarm_changelog_oldest_seq") <= head
+        assert value(families, "pygarm_writer_queue_depth") == 0.0
+        assert value(families, "pygarm_writer_transaction_duration_seconds_count") >= 3.0  # first-run, login…
+        assert families["pygarm_http_requests_total"].type == "counter"
+        assert (
+            value(
+                families, "pygarm_http_requests_total", method="PUT", route="/api/v1/controller", code="200"
+            )
+            >= 1
+        )
+        await plain.close()
+        await with_seq.close()
+        # Connections closed: the subscriber gauge drops, and each websocket is counted with its 101.
+        ws_route = {"method": "GET", "route": "/api/v1/ws/events", "code": "101"}
+        async with asyncio.timeout(RECV_TIMEOUT_S):
+            while True:
+                families = parse_exposition((await http.get("/metrics")).text)
+                closed = not families["pygarm_events_subscribers"].samples  # zero series are not exposed
+                if (
+                    closed
+                    and ("pygarm_http_requests_total", ws_route, 2.0)
+                    in families["pygarm_http_requests_total"].samples
+                ):
+                    break
+                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.05)

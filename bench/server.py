@@ -23,7 +23,7 @@ import httpx
 import psycopg
 
 ADMIN = {"username": "admin", "email": "admin@example.com", "password": "Vq7#mZ2!pLx9@rT4-garm-bench"}
-STARTUP_TIMEOUT_S = 60.0
+STARTUP_TIMEOUT_S = float(os.environ.get("PYGARM_BENCH_STARTUP_S", "60"))
 
 
 def raise_fd_limit() -> None:

@@ -100,4 +100,6 @@ class BodyLimit:
 
 async def _refuse(limit: int, scope: Scope, receive: Receive, send: Send) -> None:
     response = error_response(413, "Request Entity Too Large", f"request body is larger than {limit} bytes")
+    # Without it the server keeps the connection and reads (and drops) the rest of the body.
+    response.headers["Connection"] = "close"
     await response(scope, receive, send)

@@ -91,3 +91,31 @@ async def test_sqlite_app_runs_everything_without_leases(tmp_path: Any, migrated
     app = create_app(make_settings({**section, "sqlite3": {"db_file": str(db_file)}}))
     async with app.router.lifespan_context(app):
         assert app.state.leadership is None
+
+
+async def test_leadership_route_shows_this_replica_and_its_leases(
+    database_section: dict[str, Any],
+) -> None:
+    import httpx
+
+    from tests.conftest import initialize
+
+    app = create_app(make_settings(database_section))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:9997") as http:
+            token = await initialize(http)
+            assert (await http.get("/api/v1/pygarm/leadership")).status_code == 401
+            headers = {"Authorization": f"Bearer {token}"}
+            deadline = time.monotonic() + 10
+            while True:  # the first tick read the table before its own claim; the next one sees it
+                answer = await http.get("/api/v1/pygarm/leadership", headers=headers)
+                if answer.status_code != 200 or answer.json()["leases"] or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.1)
+        assert answer.status_code == 200
+        body = answer.json()
+        me = app.state.leadership.me
+        assert (body["mode"], body["replica"], body["acting"]) == ("replicas", me, [PRUNER_LEASE])
+        assert body["leases"] == [{"key": PRUNER_LEASE, "holder": me, "expired": False}]
+        assert [(r["id"], r["live"]) for r in body["replicas"]] == [(me, True)]

@@ -28,6 +28,7 @@ from pygarm.api import (
     entity_webhooks,
     instances,
     jobs,
+    leadership,
     metadata,
     pools,
     sse,
@@ -249,7 +250,7 @@ def create_app(settings: Settings, **state: Any) -> FastAPI:
         return GoJSONResponse({"status": "ok"})
 
     rest = (pools, entities, instances, jobs, controller, auth, endpoints, credentials, users)
-    for module in (*rest, callbacks, metadata, entity_webhooks, ws_events, ws_logs, sse):
+    for module in (*rest, callbacks, metadata, entity_webhooks, ws_events, ws_logs, sse, leadership):
         _mount_flat(app, module.router, API_PREFIX)
     _mount_flat(app, webhooks.router, "")  # absolute /webhooks paths, no auth
     mount_metrics(app, settings)  # absolute /metrics, only with [metrics] enable

@@ -47,6 +47,13 @@ JOB_STATUS_RANK: Final[Mapping[str, int]] = {
 runner picks the job up)."""
 
 
+JOB_ADVISORY_LOCK: Final = 0x6A6F6273  # "jobs"
+"""First key of the transaction-scoped advisory lock (two-key form, the job ID is the second) that
+serializes deliveries of one job across replicas on one PostgreSQL. ``SELECT … FOR UPDATE`` cannot: an
+unknown job has no row to lock, and two replicas would both insert it (the second failing on the
+primary key and losing its delivery). Unrelated jobs sharing a second key only wait for each other."""
+
+
 def job_status_rank(status: str) -> int:
     return JOB_STATUS_RANK.get(status, 0)
 
@@ -64,6 +71,10 @@ class WebhookQueries(StoreBase):
         """
 
         def apply(tx: WriteTx) -> Job | None:
+            if tx.conn.dialect.name == "postgresql":  # replicas: one delivery of a job at a time
+                tx.conn.exec_driver_sql(
+                    "SELECT pg_advisory_xact_lock(%s, %s)", (JOB_ADVISORY_LOCK, job.id % 2_147_483_647)
+                )
             status = stored_job_status(tx.conn, job.id, for_update=True)
             if status is None and not create_allowed:
                 return None

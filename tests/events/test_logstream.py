@@ -138,3 +138,28 @@ async def test_records_caused_by_serving_the_stream_are_not_streamed(logger: log
         await asyncio.create_task(child())
     logger.info("pool p1 created")
     assert texts(subscriber) == ["level=INFO msg=pool p1 created\n"]
+
+
+async def test_unsubscribe_forgets_the_subscriber(logger: logging.Logger) -> None:
+    broadcaster = attach(logger)
+    leaving = broadcaster.subscribe()
+    broadcaster.unsubscribe(leaving)
+    assert broadcaster.subscriber_count == 0
+    assert leaving.cause is CloseCause.CLOSED
+
+
+async def test_closing_a_slow_subscriber_is_logged_for_the_operator(
+    logger: logging.Logger, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator sees why a ``debug-log`` client was dropped: one warning, logged after the fan-out."""
+    broadcaster = attach(logger, queue_limit=1)
+    slow = broadcaster.subscribe()
+    with caplog.at_level(logging.WARNING, logger="pygarm.events.logstream"):
+        logger.info("one")
+        logger.info("two")  # the queue holds one line: this closes the subscriber as slow
+        assert slow.cause is CloseCause.SLOW_CONSUMER
+        assert broadcaster.subscriber_count == 0
+        await asyncio.sleep(0)  # the warning is scheduled with call_soon: one turn of the loop
+    assert [r.getMessage() for r in caplog.records if r.name == "pygarm.events.logstream"] == [
+        "closed 1 slow log stream subscriber(s)"
+    ]

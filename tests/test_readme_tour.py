@@ -143,6 +143,10 @@ def test_readme_tour_shows_runner_and_job_events(tour: Tour) -> None:
     demo = tour.start("pygarm demo")
     tour.wait_for("the demo to be ready", lambda: "The demo is ready" in demo.output())
 
+    demo_dir = tour.tmp / "data" / "demo"
+    for secret_file in ("config.toml", "demo.json"):  # secrets: JWT key, passphrase, admin password
+        assert (demo_dir / secret_file).stat().st_mode & 0o777 == 0o600, secret_file
+
     followers = [tour.start(command) for command in terminal2[1:]]
     for follower in followers:
         tour.wait_for(f"{follower.command!r} to connect", lambda f=follower: tour.connected(f))

@@ -10,7 +10,6 @@ shows instance and job events flowing. See ``src/pygarm/testing/demo.py`` for th
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -74,8 +73,7 @@ def demo(
     files = core.DemoFiles(_demo_dir(directory))
     try:
         files.reset()
-        files.config.write_text(core.config_text(files, port))
-        os.chmod(files.config, 0o600)
+        core.write_private(files.config, core.config_text(files, port))
         settings = load_settings(files.config)
     except (OSError, core.DemoError, ConfigError) as exc:
         raise CliError(str(exc)) from None

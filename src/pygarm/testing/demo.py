@@ -99,9 +99,7 @@ class DemoState:
     pool_id: str = ""
 
     def save(self, path: Path) -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(asdict(self), handle, indent=2)
+        write_private(path, json.dumps(asdict(self), indent=2))
 
     @classmethod
     def load(cls, path: Path) -> DemoState:
@@ -111,6 +109,13 @@ class DemoState:
             raise DemoError(f"no demo found in {path.parent}: start one with `pygarm demo`") from None
         except (ValueError, TypeError) as exc:
             raise DemoError(f"{path} is not a demo state file ({exc}); restart `pygarm demo`") from None
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a file that is 0600 from its first byte (it holds secrets)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
 
 
 def provider_executable() -> str:

@@ -50,3 +50,20 @@ async def test_each_outcome_counted_once_under_garms_name(world: World) -> None:
         ("false", "unknown", 2.0),
         ("true", "", 1.0),
     ]
+
+
+async def test_github_calls_of_the_api_routes_are_counted(world: World) -> None:
+    """Webhook management talks to GitHub from a REST route: GARM counts those calls too
+    (``garm@v0.1.5 util/util.go:44-160``)."""
+    path = f"/api/v1/repositories/{world.repo_id}/webhook"
+    assert (await world.http.post(path, json={"insecure_ssl": False})).status_code == 200
+    assert (await world.http.get(path)).status_code == 200
+    families = await scrape(world.http, world.app)
+    family = families["garm_github_operations_total"]
+    assert (family.type, family.help) == ("counter", "Total number of github operation attempts")
+    counted = {
+        labels["operation"]: value for labels, value in family.series() if labels["scope"] == "Repository"
+    }
+    assert counted["CreateHook"] == 1.0 and counted["PingHook"] == 1.0
+    assert counted["ListHooks"] >= 2.0  # install looks first, and so does the GET
+    assert "garm_github_errors_total" not in families

@@ -18,6 +18,7 @@ from pygarm.api.responses import GoJSONResponse, empty_json_response
 from pygarm.api.routing import GarmRouter, body_schema, decode_body
 from pygarm.params.github_webhook import InstallWebhookParams
 from pygarm.runner import webhook_management as service
+from pygarm.runner.metrics import garm_counters
 from pygarm.store.entity_kinds import KINDS, EntityKind
 
 router = GarmRouter(tags=["webhooks"])
@@ -40,21 +41,23 @@ def _mount(kind: EntityKind) -> None:
         if (disabled := _disabled(ctx)) is not None:
             return disabled
         params = await decode_body(request, InstallWebhookParams)
-        return GoJSONResponse(await service.install(ctx.store, kind, entity_id, params))
+        return GoJSONResponse(
+            await service.install(ctx.store, kind, entity_id, params, garm_counters(ctx.services))
+        )
 
     @router.delete(path, name=f"uninstall_{kind.value}_webhook")
     async def uninstall_webhook(entity_id: str, _auth: AdminUser, ctx: ContextDep) -> Response:
         """Deletes the controller's hook; a hook on the bare ``webhook_url`` must be deleted by hand."""
         if (disabled := _disabled(ctx)) is not None:
             return disabled
-        await service.uninstall(ctx.store, kind, entity_id)
+        await service.uninstall(ctx.store, kind, entity_id, garm_counters(ctx.services))
         return empty_json_response()
 
     @router.get(path, name=f"get_{kind.value}_webhook")
     async def get_webhook(entity_id: str, _auth: AdminUser, ctx: ContextDep) -> Response:
         if (disabled := _disabled(ctx)) is not None:
             return disabled
-        return GoJSONResponse(await service.info(ctx.store, kind, entity_id))
+        return GoJSONResponse(await service.info(ctx.store, kind, entity_id, garm_counters(ctx.services)))
 
 
 for _kind in service.HOOK_KINDS:

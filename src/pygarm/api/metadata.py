@@ -16,6 +16,7 @@ from pygarm.api.instance_auth import AuthenticatedInstance
 from pygarm.api.responses import GoJSONResponse
 from pygarm.api.routing import GarmRouter
 from pygarm.runner import metadata as service
+from pygarm.runner.metrics import garm_counters
 
 router = GarmRouter(tags=["metadata"])
 
@@ -27,7 +28,7 @@ def _text(body: str) -> Response:
 
 @router.get("/metadata/runner-registration-token")
 async def runner_registration_token(instance: AuthenticatedInstance, ctx: ContextDep) -> Response:
-    token = await service.registration_token(ctx.store, instance.record)
+    token = await service.registration_token(ctx.store, instance.record, garm_counters(ctx.services))
     return Response(token.encode(), headers={"Content-Type": "application/json"})
 
 

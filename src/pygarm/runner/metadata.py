@@ -30,6 +30,7 @@ from pygarm.errors import BadRequestError, GarmError, NotFoundError, Unauthorize
 from pygarm.params.github_webhook import InstanceUpdateMessage, UpdateSystemInfoParams
 from pygarm.params.models import CertificateBundle, Pool
 from pygarm.runner.entity_github import entity_of_pool, github_client_for_entity
+from pygarm.runner.github.client import OperationCounter
 from pygarm.store.instances import InstanceRecord, NewStatusMessage, UpdateInstanceParams
 from pygarm.store.store import Store
 
@@ -161,7 +162,9 @@ async def systemd_unit(store: Store, record: InstanceRecord, run_as_user: str) -
     )
 
 
-async def registration_token(store: Store, record: InstanceRecord) -> str:
+async def registration_token(
+    store: Store, record: InstanceRecord, counters: OperationCounter | None = None
+) -> str:
     """A GitHub registration token for a runner without JIT config, once per create attempt.
 
     Refused (401) for a JIT runner and once ``token_fetched`` is set (a retry of the instance resets
@@ -174,7 +177,7 @@ async def registration_token(store: Store, record: InstanceRecord) -> str:
         raise UnauthorizedError()
     kind, entity_id = entity_of_pool(await _pool_of(store, record))
     entity = await store.get_entity(kind, entity_id)
-    async with await github_client_for_entity(store, kind, entity) as client:
+    async with await github_client_for_entity(store, kind, entity, counters=counters) as client:
         token = (await client.create_registration_token()).token
     if not token:
         raise GarmError("github returned an empty registration token")

@@ -21,6 +21,7 @@ from pygarm.params.github_webhook import InstallWebhookParams
 from pygarm.params.models import HookInfo
 from pygarm.runner.entity_github import github_client_for_entity
 from pygarm.runner.github import WebhookTarget, get_webhook_info, install_webhook, uninstall_webhook
+from pygarm.runner.github.client import OperationCounter
 from pygarm.store.entity_kinds import EntityKind
 from pygarm.store.store import Store
 
@@ -37,25 +38,35 @@ async def webhook_target(store: Store) -> WebhookTarget:
     return WebhookTarget(info.controller_id, info.webhook_url, controller_url)
 
 
-async def install(store: Store, kind: EntityKind, entity_id: str, params: InstallWebhookParams) -> HookInfo:
+async def install(
+    store: Store,
+    kind: EntityKind,
+    entity_id: str,
+    params: InstallWebhookParams,
+    counters: OperationCounter | None = None,
+) -> HookInfo:
     entity = await store.get_entity(kind, entity_id)
     target = await webhook_target(store)
     secret = await store.get_entity_webhook_secret(kind, entity.id)
-    async with await github_client_for_entity(store, kind, entity) as client:
+    async with await github_client_for_entity(store, kind, entity, counters=counters) as client:
         return await install_webhook(client, target, secret=secret, insecure_ssl=params.insecure_ssl)
 
 
-async def uninstall(store: Store, kind: EntityKind, entity_id: str) -> None:
+async def uninstall(
+    store: Store, kind: EntityKind, entity_id: str, counters: OperationCounter | None = None
+) -> None:
     entity = await store.get_entity(kind, entity_id)
     target = await webhook_target(store)
-    async with await github_client_for_entity(store, kind, entity) as client:
+    async with await github_client_for_entity(store, kind, entity, counters=counters) as client:
         await uninstall_webhook(client, target)
 
 
-async def info(store: Store, kind: EntityKind, entity_id: str) -> HookInfo:
+async def info(
+    store: Store, kind: EntityKind, entity_id: str, counters: OperationCounter | None = None
+) -> HookInfo:
     entity = await store.get_entity(kind, entity_id)
     target = await webhook_target(store)
-    async with await github_client_for_entity(store, kind, entity) as client:
+    async with await github_client_for_entity(store, kind, entity, counters=counters) as client:
         return await get_webhook_info(client, target)
 
 

@@ -1,4 +1,4 @@
-"""Field filters: ``"match"`` on a filter selects events by top-level payload fields (docs/events.md#match).
+"""Field filters: ``"match"`` on a filter selects events by top-level payload fields (docs/events.md#field-filters-match).
 
 ::
 

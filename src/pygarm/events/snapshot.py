@@ -1,5 +1,5 @@
 """``?snapshot=true``: the current state of what the filter selects, then the live stream
-(docs/events.md#snapshot).
+(docs/events.md#snapshot-snapshot).
 
 When the first filter arrives, a :class:`Snapshot` is queued ahead of any live delivery. When the writer
 reaches it, it opens one consistent read of the database at log position ``S`` (the store implements

@@ -1,4 +1,4 @@
-"""Consistent snapshots for the events stream's ``?snapshot=true`` (docs/events.md#snapshot).
+"""Consistent snapshots for the events stream's ``?snapshot=true`` (docs/events.md#snapshot-snapshot).
 
 One read transaction reads the change log's position ``S`` and then the current state of every entity of
 the requested types, in batches, each payload rendered exactly as that entity's create/update event

@@ -1,4 +1,5 @@
-"""Field filters: ``"match"`` on a filter selects events by top-level payload fields (docs/events.md#field-filters-match).
+"""Field filters: ``"match"`` on a filter selects events by top-level payload fields
+(docs/events.md#field-filters-match).
 
 ::
 

@@ -1,12 +1,15 @@
 """Three ``pygarm serve`` processes on one PostgreSQL (issue 11): one leader per fleet-wide job across the
 processes, take-over within 10 s after the leader is SIGKILLed, and any replica serving any client.
 
-A first step of the fleet test: subscribers spread over the replicas and a pool with
-``min_idle_runners = 2`` on the test provider are the next ones (docs/deployment.md).
+Subscribers spread over the replicas keep one order through a SIGKILL, and the killed replica's
+subscribers resume on a survivor without a gap. A pool with ``min_idle_runners = 2`` on the test provider
+across a take-over is not covered yet (docs/deployment.md).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import time
 from pathlib import Path
@@ -15,8 +18,10 @@ from typing import Any
 import httpx
 import pytest
 from bench.server import ServerProcess, free_port, prepare, write_config
+from websockets.exceptions import ConnectionClosed
 
 from pygarm.api.fleet import PRUNER_LEASE
+from tests.events.test_app_stream import next_frame, open_stream
 
 pytestmark = pytest.mark.slow
 REPLICAS = 3
@@ -102,6 +107,84 @@ def test_fleet_job_runs_on_one_replica_and_moves_within_ten_seconds_of_a_sigkill
         took = time.monotonic() - killed_at
         assert len(acting) == 1 and acting[0] != replica_ids[leader]
         assert took <= TAKEOVER_LIMIT_S, f"take-over after {took:.1f} s"
+    finally:
+        for process in processes:
+            process.stop()
+
+
+WRITES_PER_REPLICA = 20
+FINAL_IMAGE = "img-final"
+
+
+async def _collect_until(ws: Any, frames: list[dict[str, Any]], image: str) -> None:
+    """Read event frames (control frames skipped) until the pool update carrying ``image``."""
+    while True:
+        frame = await next_frame(ws)
+        if "control" in frame:
+            continue
+        frames.append(frame)
+        if frame["entity-type"] == "pool" and frame["payload"].get("image") == image:
+            return
+
+
+async def test_subscribers_on_survivors_see_one_order_and_the_killed_replicas_resume_without_gap(
+    database_section: dict[str, Any], tmp_path: Path
+) -> None:
+    dsn = str(database_section["postgresql"]["dsn"])
+    processes = [ServerProcess(config, port) for config, port in _replica_configs(tmp_path, dsn)]
+    try:
+        servers = [process.start() for process in processes]
+        prepare(servers[0])
+        token, pool_id = servers[0].token, servers[0].pool_id
+        headers = {"Authorization": f"Bearer {token}"}
+        sockets = [await open_stream(server, token, "?since=0") for server in servers]
+        frames: list[list[dict[str, Any]]] = [[] for _ in servers]
+        acknowledged: list[str] = []
+        victim = REPLICAS - 1
+
+        async def write(index: int) -> None:
+            async with httpx.AsyncClient(base_url=servers[index].base_url, headers=headers) as http:
+                for step in range(WRITES_PER_REPLICA):
+                    image = f"img-{index}-{step}"
+                    try:
+                        answer = await http.put(f"/api/v1/pools/{pool_id}", json={"image": image})
+                    except httpx.TransportError:
+                        return  # the victim died under us
+                    if answer.status_code == 200:
+                        acknowledged.append(image)
+                    if index == victim and step == WRITES_PER_REPLICA // 2:
+                        processes[victim].kill()  # SIGKILL mid-stream
+
+        await asyncio.gather(*(write(index) for index in range(REPLICAS)))
+        async with httpx.AsyncClient(base_url=servers[0].base_url, headers=headers) as http:
+            answer = await http.put(f"/api/v1/pools/{pool_id}", json={"image": FINAL_IMAGE})
+            assert answer.status_code == 200, answer.text
+        for index in range(REPLICAS - 1):
+            await _collect_until(sockets[index], frames[index], FINAL_IMAGE)
+
+        # the victim's subscriber kept what it had received, then resumes on a survivor
+        while True:
+            try:
+                frame = await asyncio.wait_for(sockets[victim].recv(), 5)
+            except (ConnectionClosed, TimeoutError):
+                break
+            parsed = json.loads(frame)
+            if "control" not in parsed:
+                frames[victim].append(parsed)
+        last_seq = frames[victim][-1]["seq"] if frames[victim] else 0
+        resumed = await open_stream(servers[0], token, f"?since={last_seq}")
+        sockets.append(resumed)
+        await _collect_until(resumed, frames[victim], FINAL_IMAGE)
+
+        seqs = [[frame["seq"] for frame in received] for received in frames]
+        assert seqs[0] == seqs[1], "survivors saw different orders"
+        assert seqs[0] == sorted(set(seqs[0])), "not strictly increasing: a duplicate or a reorder"
+        assert seqs[victim] == seqs[0], "the resumed subscriber has a gap or a duplicate"
+        images = [f["payload"]["image"] for f in frames[0] if f["entity-type"] == "pool"]
+        assert sorted(set(acknowledged) - set(images)) == []  # every acknowledged write was delivered
+        assert len(images) == len(set(images))
+        for ws in sockets:
+            await ws.close()
     finally:
         for process in processes:
             process.stop()

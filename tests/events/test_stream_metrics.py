@@ -17,6 +17,7 @@ from pygarm.events.hub import Hub
 from tests.api.metrics_support import Family, parse_exposition
 from tests.conftest import make_settings
 from tests.events.helpers import FakeLog, make_change
+from tests.events.test_sse import CONTROLLER, next_event, sse_events
 
 RECV_TIMEOUT_S = 10.0
 
@@ -124,3 +125,26 @@ async def test_live_server_families(live_admin: tuple[Any, str]) -> None:
                     break
                 await asyncio.sleep(0.05)
                 await asyncio.sleep(0.05)
+
+
+async def test_sse_subscribers_and_snapshots_are_counted(live_admin: tuple[Any, str]) -> None:
+    live, token = live_admin
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"/api/v1/events/stream?snapshot=true&filter={CONTROLLER}"
+    async with (
+        httpx.AsyncClient(base_url=live.base_url, timeout=10) as http,
+        http.stream("GET", url, headers=headers) as response,
+    ):
+        events = sse_events(response)
+        snapshot = await next_event(events)
+        assert json.loads(snapshot["data"])["operation"] == "snapshot"
+        end = await next_event(events)
+        assert json.loads(end["data"])["control"] == "snapshot-end"
+        async with asyncio.timeout(RECV_TIMEOUT_S):  # counted once the snapshot was sent
+            while True:
+                families = parse_exposition((await http.get("/metrics")).text)
+                if value(families, "pygarm_events_snapshot_duration_seconds_count") == 1.0:
+                    break
+                await asyncio.sleep(0.05)
+        series = families["pygarm_events_subscribers"].series()
+        assert [(labels["snapshot"], count) for labels, count in series] == [("true", 1.0)]

@@ -32,8 +32,11 @@ from pygarm.events.filters import Decoded, Ignore, InvalidFilter, decode_filter
 from pygarm.events.guard import AccessGuard
 from pygarm.events.hub import Delivery, Hub, Subscription
 from pygarm.events.mailbox import CloseCause
+from pygarm.events.metrics import opt_ins
 from pygarm.events.session import EventsSession, SetFilter
+from pygarm.events.snapshot import Snapshot
 from pygarm.events.stream import Bookmarks
+from pygarm.stats import StreamStats
 
 SSE_PATH: Final = "/events/stream"
 """Relative to ``/api/v1``."""
@@ -73,18 +76,23 @@ async def events_stream(request: Request) -> Response:
         return refusal
     subscription = hub.subscribe(f"sse-event-watcher-{principal.user_id}-{secrets.token_hex(4)}")
     setup, bookmarks = stream_setup(request, hub, subscription, options)
+    labels = opt_ins(options)
+    hub.stats.subscriber_joined(labels)  # /metrics: pygarm_events_subscribers
+    if options.since is not None:
+        hub.stats.resumes += 1
     guard: AccessGuard | None = getattr(request.app.state, "access_guard", None)
     if guard is not None:
         guard.register(principal.user_id, principal.generation, subscription)
     # The filter takes effect now, before the response starts: nothing committed from here on is missed.
     setup.on_filter(SetFilter(decoded.filter, decoded.message))
-    stream = _stream(subscription, bookmarks, principal.expires_at, options)
+    stream = _stream(subscription, bookmarks, principal.expires_at, options, hub.stats)
 
     async def body() -> AsyncIterator[str]:
         try:
             async for chunk in stream:
                 yield chunk
         finally:
+            hub.stats.subscriber_left(labels)
             subscription.close()
             if guard is not None:
                 guard.unregister(principal.user_id, subscription)
@@ -104,7 +112,11 @@ def _event(frame: str) -> str:
 
 
 async def _stream(
-    subscription: Subscription, bookmarks: Bookmarks | None, expires_at: float | None, options: StreamOptions
+    subscription: Subscription,
+    bookmarks: Bookmarks | None,
+    expires_at: float | None,
+    options: StreamOptions,
+    stats: StreamStats,
 ) -> AsyncIterator[str]:
     loop = asyncio.get_running_loop()
     expiry = loop.call_later(_seconds_until(expires_at), subscription.close, CloseCause.CLOSED)
@@ -128,12 +140,16 @@ async def _stream(
                 floor = 0
                 yield f"id: {item.change.seq}\ndata: {item.seq_text}\n\n"
             elif isinstance(item, Backlog):
+                started = loop.time()
+                kind = "snapshot" if isinstance(item, Snapshot) else "replay"
                 try:
                     async for frame in item.frames():
                         yield _event(frame)
                 except ResumeUnavailable:
+                    stats.backlog_sent(kind, loop.time() - started, complete=False)
                     subscription.close(CloseCause.RESUME_UNAVAILABLE)
                     continue
+                stats.backlog_sent(kind, loop.time() - started, complete=True)
                 floor = item.position if item.skips_live else 0
                 if bookmarks is not None:
                     bookmarks.reached(item.position)

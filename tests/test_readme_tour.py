@@ -184,3 +184,6 @@ def test_readme_tour_shows_runner_and_job_events(tour: Tour) -> None:
         ("instance", "delete"),
     }, filtered_ops
     assert ("job", "update") in filtered_ops
+
+    os.killpg(demo.process.pid, signal.SIGTERM)
+    assert demo.process.wait(timeout=30) == 0, "a demo stopped with SIGTERM exits 0, like pygarm serve"

@@ -10,6 +10,7 @@ shows instance and job events flowing. See ``src/pygarm/testing/demo.py`` for th
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +19,7 @@ import typer
 
 from pygarm.cli._common import CliError
 from pygarm.cli._typer import sub_app
+from pygarm.cli.serve import stopped
 
 app = sub_app("An offline demo: a server with a fake GitHub, a test provider and runners you can watch.")
 app.info.invoke_without_command = True
@@ -100,6 +102,7 @@ def demo(
 
     _say(f"starting in {files.root}")
     threading.Thread(target=set_up, name="demo-setup", daemon=True).start()
+    signal.signal(signal.SIGTERM, stopped)  # a stop that was asked for is a success, as for `pygarm serve`
     try:
         server.run()
     finally:

@@ -51,10 +51,10 @@ def serve(
     )
     # uvicorn stops gracefully on SIGTERM and Ctrl-C, then raises the signal again for the previous
     # handler. A stop that was asked for is a success: exit 0, as GARM does (systemd, docker stop).
-    signal.signal(signal.SIGTERM, _stopped)
+    signal.signal(signal.SIGTERM, stopped)
     with contextlib.suppress(KeyboardInterrupt):
         run_server(settings)
 
 
-def _stopped(_signum: int, _frame: FrameType | None) -> None:
+def stopped(_signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)

@@ -127,6 +127,20 @@ REPLIES: Final[dict[str, Reply]] = {
     "root_certificate_bundle": Reply(
         "The CA bundle of the runner's endpoint; `null` without one.", models.CertificateBundle | None
     ),
+    "get_leadership": Reply(
+        "Which replica runs which background job; `{\"mode\": \"single\"}` on one process.",
+        {
+            "type": "object",
+            "required": ["mode"],
+            "properties": {
+                "mode": {"type": "string", "enum": ["single", "replicas"]},
+                "replica": {"type": "string"},
+                "acting": {"type": "array", "items": {"type": "string"}},
+                "leases": {"type": "array", "items": {"type": "object"}},
+                "replicas": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+    ),
     "webhook": EMPTY,
     "controller_webhook": EMPTY,
     **_entity_replies(),

@@ -206,3 +206,27 @@ def test_logs_session_streams_from_the_start_and_ignores_input() -> None:
     assert isinstance(session.receive("not json"), Keep)
     assert isinstance(session.receive('{"send-everything":true}'), Keep)
     assert session.state is SessionState.STREAMING
+
+
+def test_pruned_resume_point_closes_4001_with_its_reason() -> None:
+    """docs/events.md: a resume point the log no longer holds closes 4001 with the reason clients act on."""
+    session = EventsSession()
+    session.receive('{"send-everything":true}')
+    close = session.close_for(CloseCause.RESUME_UNAVAILABLE, 10)
+    assert close is not None
+    assert (close.code, close.reason, close.text) == (
+        4001,
+        "resume point no longer in the change log, reload and resubscribe",
+        None,
+    )
+    assert len(close.reason.encode()) <= MAX_CLOSE_REASON_BYTES
+
+
+def test_subscription_closed_by_the_server_closes_1000_without_reason() -> None:
+    """Any other cause (a revoked user, a closed subscription) closes 1000 with no reason, as GARM does."""
+    session = EventsSession()
+    session.receive('{"send-everything":true}')
+    close = session.close_for(CloseCause.CLOSED, 10)
+    assert close is not None
+    assert (close.code, close.reason, close.text) == (CLOSE_NORMAL, "", None)
+    assert session.state is SessionState.CLOSING

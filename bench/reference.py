@@ -18,23 +18,14 @@ import asyncio
 import base64
 import hashlib
 import re
-import struct
+
+from pygarm.api.ws_frames import text_frame_of_utf8 as text_frame
 
 _HEADER_END = b"\r\n\r\n"
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _KEY = re.compile(rb"(?im)^sec-websocket-key:\s*(\S+)")
 _LENGTH = re.compile(rb"(?im)^content-length:\s*(\d+)")
 _IMAGE = re.compile(rb'"image":"img-(\d+)"')
-
-
-def text_frame(payload: bytes) -> bytes:
-    """An unmasked, final text frame: identical for every receiver."""
-    length = len(payload)
-    if length < 126:
-        return struct.pack("!BB", 0x81, length) + payload
-    if length < 65536:
-        return struct.pack("!BBH", 0x81, 126, length) + payload
-    return struct.pack("!BBQ", 0x81, 127, length) + payload
 
 
 class Reference:

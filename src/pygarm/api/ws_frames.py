@@ -36,7 +36,11 @@ _frames: dict[str, bytes] = {}
 
 def text_frame(text: str) -> bytes:
     """The final, unmasked text frame carrying ``text`` (RFC 6455 §5.2)."""
-    payload = text.encode()
+    return text_frame_of_utf8(text.encode())
+
+
+def text_frame_of_utf8(payload: bytes) -> bytes:
+    """:func:`text_frame` for text already encoded as UTF-8."""
     length = len(payload)
     if length < 126:
         return struct.pack("!BB", 0x81, length) + payload

@@ -78,16 +78,12 @@ async def test_cookie_reads_but_never_writes(client: httpx.AsyncClient, session:
 async def test_cookie_refused_cross_origin_and_ignored_beside_a_header(
     client: httpx.AsyncClient, session: str
 ) -> None:
-    cookies = {"pygarm_session": session}
-    foreign = await client.get(
-        "/api/v1/repositories", cookies=cookies, headers={"Origin": "http://evil.example"}
-    )
+    client.cookies.set("pygarm_session", session)
+    foreign = await client.get("/api/v1/repositories", headers={"Origin": "http://evil.example"})
     assert foreign.status_code == 401
-    same = await client.get("/api/v1/repositories", cookies=cookies, headers={"Origin": f"http://{HOST}"})
+    same = await client.get("/api/v1/repositories", headers={"Origin": f"http://{HOST}"})
     assert same.status_code == 200
-    bad_header = await client.get(
-        "/api/v1/repositories", cookies=cookies, headers={"Authorization": "Bearer not-a-token"}
-    )
+    bad_header = await client.get("/api/v1/repositories", headers={"Authorization": "Bearer not-a-token"})
     assert bad_header.status_code == 401, "a header is judged alone, as in GARM"
 
 

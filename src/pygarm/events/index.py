@@ -103,7 +103,7 @@ class SubscriberIndex(Generic[SubT]):
         document = orjson.loads(change.payload)
         if type(document) is not dict:
             return []
-        found: list[SubT] = []
+        found: dict[SubT, None] = {}  # ordered, and membership is one lookup however many match
         for field, by_value in fields.items():
             value = norm(document.get(field))
             if value is None:
@@ -113,5 +113,5 @@ class SubscriberIndex(Generic[SubT]):
                 continue
             for subscription, match in entries:
                 if subscription not in found and match.matches(document):
-                    found.append(subscription)
-        return found
+                    found[subscription] = None
+        return list(found)

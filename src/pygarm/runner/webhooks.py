@@ -49,6 +49,7 @@ from pygarm.errors import BadRequestError, NotFoundError, UnauthorizedError
 from pygarm.params.github_webhook import WorkflowJobPayload
 from pygarm.params.models import Job
 from pygarm.params.storable import require_storable
+from pygarm.runner.pool.scaling import job_id_from_labels
 from pygarm.store.entity_kinds import Entity, EntityKind
 from pygarm.store.store import Store
 from pygarm.store.webhook_queries import WebhookQueries
@@ -62,9 +63,6 @@ HOOK_TARGET_KINDS: Final = {
     "business": EntityKind.ENTERPRISE,
 }
 """``X-GitHub-Hook-Installation-Target-Type`` values GARM handles (``garm@v0.1.5 runner/types.go:21-25``)."""
-JOB_LABEL_PREFIX: Final = "in_response_to_job:"
-"""Label a pool manager puts on a runner it created for a queued job (``garm@v0.1.5 runner/pool/pool.go``
-``jobLabelPrefix``)."""
 RUNNER_ACTIVE: Final = "active"
 RUNNER_TERMINATED: Final = "terminated"
 INSTANCE_PENDING_DELETE: Final = "pending_delete"
@@ -187,17 +185,6 @@ def payload_to_job(payload: WorkflowJobPayload, kind: EntityKind, entity_id: str
         labels=details.labels,
         **{owner_field: entity_id},
     )
-
-
-def job_id_from_labels(labels: list[str]) -> int:
-    """The job a runner was created for (``jobIDFromLabels``); 0 when none or unparsable."""
-    for label in labels:
-        if label.startswith(JOB_LABEL_PREFIX):
-            try:
-                return int(label[len(JOB_LABEL_PREFIX) :])
-            except ValueError:
-                return 0
-    return 0
 
 
 class CompletedJobs:

@@ -21,6 +21,7 @@ from pygarm.runner.pool.scaling import (
     PoolBalancer,
     add_runner_refusal,
     balancer_key,
+    bootstrap_timeout,
     counts_as_idle_or_pending,
     is_managed_runner,
     is_orphaned_instance,
@@ -37,6 +38,7 @@ from pygarm.runner.pool.scaling import (
     scale_down_count,
     should_reap_timed_out,
 )
+from pygarm.runner.pool.stored import STORED_INT_MAX
 
 NOW = datetime(2024, 7, 1, 12, 0, tzinfo=UTC)
 ENTITY = "6e1b4a52-8d0c-4b8e-9a53-1f2e3d4c5b6a"
@@ -277,3 +279,13 @@ def test_reaper_boundaries_are_garms_strict_less_than() -> None:
     assert offline_runner_action(
         "running", updated_at=at_orphan_age + timedelta(microseconds=1), now=NOW, orphan_age=orphan_age
     ) is OrphanAction.SKIP
+
+
+def test_bootstrap_timeout_is_the_pools_minutes_with_zero_read_as_twenty() -> None:
+    """The reaper's timeout: a stored 0 reads as GARM's default of 20 minutes; stored values out of range
+    are clamped (runner/pool/stored.py)."""
+    assert bootstrap_timeout(0) == 20 * MINUTE
+    assert bootstrap_timeout(1) == MINUTE
+    assert bootstrap_timeout(45) == 45 * MINUTE
+    assert bootstrap_timeout(-5) == timedelta(0)
+    assert bootstrap_timeout(STORED_INT_MAX + 1) == STORED_INT_MAX * MINUTE

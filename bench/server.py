@@ -194,20 +194,41 @@ def _wait_until_up(server: BenchServer, process: subprocess.Popen[bytes]) -> Non
     raise RuntimeError("server did not start")
 
 
-def prepare(server: BenchServer) -> None:
+def prepare(server: BenchServer, github_url: str = "", pat: str = "not-a-real-token") -> None:
+    """Admin, credentials, repository ``bench/repo`` and a disabled pool; with ``github_url``, the
+    credentials belong to a new endpoint there (GARM's pool manager then talks to that fake GitHub)."""
+    endpoint = "github.com"
     with httpx.Client(base_url=server.base_url + "/api/v1", timeout=30) as http:
         http.post("/first-run", json=ADMIN).raise_for_status()
         login = http.post("/auth/login", json={"username": ADMIN["username"], "password": ADMIN["password"]})
         server.token = login.raise_for_status().json()["token"]
         http.headers.update(server.headers)
+        urls = {  # GARM v0.1.5 answers 409 urls_required to everything else until these are set
+            "metadata_url": f"{server.base_url}/api/v1/metadata",
+            "callback_url": f"{server.base_url}/api/v1/callbacks",
+            "webhook_url": f"{server.base_url}/webhooks",
+        }
+        http.put("/controller", json=urls).raise_for_status()
+        if github_url:
+            endpoint = "fake-github"
+            http.post(
+                "/github/endpoints",
+                json={
+                    "name": endpoint,
+                    "description": "pygarm's fake GitHub",
+                    "api_base_url": github_url + "/",
+                    "upload_base_url": github_url + "/",
+                    "base_url": github_url,
+                },
+            ).raise_for_status()
         http.post(
             "/github/credentials",
             json={
                 "name": "bench",
                 "description": "bench",
-                "endpoint": "github.com",
+                "endpoint": endpoint,
                 "auth_type": "pat",
-                "pat": {"oauth2_token": "not-a-real-token"},
+                "pat": {"oauth2_token": pat},
             },
         ).raise_for_status()
         repo = http.post(

@@ -9,7 +9,11 @@ thread. Writes inside one process are therefore serialized, and across processes
   is what makes GARM answer "database is locked"), with a busy timeout for other processes.
 * PostgreSQL: a transaction-scoped advisory lock is taken right before the change rows are inserted and
   held until commit, so the order of ``seq`` values equals commit order
-  (docs/design.md#sequence-order-equals-commit-order).
+  (docs/design.md#sequence-order-equals-commit-order); lock, NOTIFY and insert are one statement, with
+  the COMMIT pipelined behind it (``store/changelog.py``).
+
+Writes queued while the writer is busy share one transaction, each in its own savepoint (group commit,
+``store/writer.py``): one commit, and on PostgreSQL one disk flush, for all of them.
 
 After the commit, the committed :class:`~pygarm.events.change.Change` records are handed to the commit
 listener on the event loop, in commit order (see :meth:`Database.write`).
@@ -18,12 +22,12 @@ listener on the event loop, in commit order (see :meth:`Database.write`).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from time import perf_counter
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     Connection,
@@ -39,12 +43,12 @@ from sqlalchemy import (
 )
 
 from pygarm.events.change import Change, EntityType, Operation
-from pygarm.params.base import GoModel
-from pygarm.params.gojson import dumps
 from pygarm.stats import WriterStats
+from pygarm.store.changelog import CHANGE_NOTIFY_CHANNEL, CHANGELOG_ADVISORY_LOCK, WriteTx
 from pygarm.store.fastsql import Prepared, driver_execute
 from pygarm.store.sqlite_files import secure_sqlite_files
 from pygarm.store.tables import change_events, change_log_state
+from pygarm.store.writer import WriteJob, Writer
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -55,61 +59,8 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite writer waits for another process's write lock before failing."""
 READER_THREADS = 4
 """Concurrent reads; SQLite in WAL mode lets readers run beside the single writer."""
-CHANGE_NOTIFY_CHANNEL = "pygarm_changes"
-"""PostgreSQL channel on which commits with changes are announced to other processes."""
-CHANGELOG_ADVISORY_LOCK = 0x6761726D
-"""PostgreSQL advisory lock key ("garm") that orders change-log inserts across processes."""
 
-
-_INSERT_CHANGE = Prepared(
-    insert(change_events)
-    .values({name: bindparam(name) for name in ("entity_type", "operation", "payload", "created_at")})
-    .returning(change_events.c.seq)
-)
-"""Built and compiled once: every write transaction runs it (store/fastsql.py)."""
-_SERIALIZE_COMMITS_SQL = (
-    f"SELECT pg_advisory_xact_lock({CHANGELOG_ADVISORY_LOCK}); NOTIFY {CHANGE_NOTIFY_CHANNEL}"
-)
-"""One round trip (no parameters: psycopg sends both statements as one simple query)."""
-
-
-class WriteTx:
-    """A write transaction in progress: the connection, and the changes it will append at commit.
-
-    Store functions call :meth:`emit` after they have written the entity; the payload is encoded once,
-    here, with the same encoder as the REST responses.
-    """
-
-    __slots__ = ("_pending", "conn", "now")
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.now = datetime.now(UTC)
-        self._pending: list[tuple[EntityType, Operation, bytes]] = []
-
-    def emit(self, entity_type: EntityType, operation: Operation, payload: GoModel) -> None:
-        self._pending.append((entity_type, operation, dumps(payload)))
-
-    def _append_changes(self, serialize_commits: bool) -> list[Change]:
-        if not self._pending:
-            return []
-        if serialize_commits:
-            # The advisory lock orders seq by commit order; the NOTIFY is delivered at commit to every
-            # process LISTENing (store/notify.py), never on rollback.
-            driver_execute(self.conn, _SERIALIZE_COMMITS_SQL)
-        changes = []
-        for entity_type, operation, payload in self._pending:
-            seq = _INSERT_CHANGE.scalar(
-                self.conn,
-                {
-                    "entity_type": entity_type.value,
-                    "operation": operation.value,
-                    "payload": payload,
-                    "created_at": self.now,
-                },
-            )
-            changes.append(Change(seq, entity_type, operation, payload, self.now))
-        return changes
+__all__ = ["CHANGELOG_ADVISORY_LOCK", "CHANGE_NOTIFY_CHANNEL", "CommitListener", "Database", "WriteTx"]
 
 
 def _configure_sqlite(engine: Engine, begin_statement: str) -> None:
@@ -134,7 +85,9 @@ def _configure_sqlite(engine: Engine, begin_statement: str) -> None:
 class Database:
     """Owns the engines and the threads; the only way the store touches the database."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, synchronous_commit: bool = True) -> None:
+        """``synchronous_commit=False`` (PostgreSQL only): the writer's commits return before their WAL
+        is flushed to disk (``SET synchronous_commit = off``), see docs/deployment.md."""
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
@@ -149,10 +102,9 @@ class Database:
             self._write_engine = create_engine(url, echo=echo, pool_size=2, pool_pre_ping=True)
             self._read_engine = create_engine(url, echo=echo, pool_size=READER_THREADS, pool_pre_ping=True)
             event.listen(self._write_engine, "connect", self._remember_backend_pid)
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pygarm-writer")
+            if not synchronous_commit:
+                event.listen(self._write_engine, "connect", _asynchronous_commit)
         self._readers = ThreadPoolExecutor(max_workers=READER_THREADS, thread_name_prefix="pygarm-reader")
-        self._sqlite_writer: Connection | None = None
-        """The writer thread's own SQLite connection (only that thread uses it)."""
         self._listener: CommitListener | None = None
         self.stats = WriterStats()
         """The writer's figures for ``/metrics`` (``pygarm/stats.py``)."""
@@ -160,6 +112,9 @@ class Database:
         self.own_backend_pids: set[int] = set()
         """PostgreSQL backends of this process's writer connections: their NOTIFYs are this process's
         own commits, which the hub has already been handed, so the listener can ignore them."""
+        self._writer = Writer(
+            self._write_engine, postgresql=not self.is_sqlite, stats=self.stats, finish=self._finish
+        )
 
     def _remember_backend_pid(self, dbapi_connection: Any, _record: Any) -> None:
         self.own_backend_pids.add(int(dbapi_connection.info.backend_pid))
@@ -168,73 +123,70 @@ class Database:
     def engine(self) -> Engine:
         return self._write_engine
 
+    @property
+    def writer_connection(self) -> Connection | None:
+        """The writer thread's connection between writes (tests count its round trips)."""
+        return self._writer.connection
+
     def set_commit_listener(self, listener: CommitListener | None) -> None:
         """Register who hears about committed changes (the events hub); called on the event loop."""
         self._listener = listener
         self._loop = asyncio.get_running_loop() if listener is not None else None
 
     async def write(self, fn: Callable[[WriteTx], T]) -> T:
-        """Run ``fn`` in one transaction on the writer thread; commit, then publish its changes.
+        """Run ``fn`` in a transaction on the writer thread (possibly shared with other queued writes,
+        ``store/writer.py``); after the commit, publish its changes and return its result.
 
-        The changes ride back with the result, so a write wakes the event loop once, not twice. They
-        are published by a done-callback of the writer's future, which runs before the awaiting
-        coroutine resumes and even if it was cancelled meanwhile (the commit happened regardless).
-        Futures complete in commit order on the one writer thread, so publishing stays in commit order.
+        The changes are published before the awaiting coroutine resumes, and even if it was cancelled
+        meanwhile (the commit happened regardless): batches finish in commit order on the one writer
+        thread, and each is handed to the event loop in one callback, so publishing stays in commit order.
         """
         loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._writer.submit(WriteJob(fn, future, loop))
         self.stats.queued += 1
-        future = loop.run_in_executor(self._writer, self._timed_write, fn)
-        future.add_done_callback(self._publish_committed)
-        result, _changes = await asyncio.shield(future)
-        return result
-
-    def _publish_committed(self, future: asyncio.Future[tuple[Any, list[Change]]]) -> None:
-        self.stats.queued -= 1
-        if future.cancelled() or future.exception() is not None:
-            return
-        changes = future.result()[1]
-        if changes and self._listener is not None:
-            self._listener(changes)
+        return cast(T, await asyncio.shield(future))
 
     def write_sync(self, fn: Callable[[WriteTx], T]) -> T:
         """Run a write from a thread that is not the event loop (start-up, migrations, tests)."""
-        result, changes = self._writer.submit(self._run_write, fn).result()
-        if changes and self._listener is not None and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._listener, changes)
-        return result
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._writer.submit(WriteJob(fn, future, None))
+        return cast(T, future.result())
 
-    def _timed_write(self, fn: Callable[[WriteTx], T]) -> tuple[T, list[Change]]:
-        """:meth:`_run_write` with its figures for ``/metrics`` (on the writer thread, once per write)."""
-        stats = self.stats
-        started = perf_counter()
-        try:
-            result = self._run_write(fn)
-        finally:
-            stats.transactions.observe(perf_counter() - started)
-        appended = stats.appended
-        for change in result[1]:
-            key = (change.entity_type.value, change.operation.value)
-            appended[key] = appended.get(key, 0) + 1
-        return result
+    def _finish(self, batch: list[WriteJob]) -> None:
+        """On the writer thread, once a batch committed or failed: resolve each write's future and hand
+        the committed changes to the listener, on its event loop, in commit order."""
+        loop = self._loop
+        on_loop = [job for job in batch if job.loop is not None]
+        if loop is None and on_loop:
+            loop = on_loop[0].loop
+        handed = False
+        if loop is not None and (on_loop or (self._listener is not None and any(j.changes for j in batch))):
+            try:
+                loop.call_soon_threadsafe(self._complete, batch, loop)
+                handed = True
+            except RuntimeError:  # the loop is closed: nobody is left to hear about it
+                log.debug("event loop closed; %d writes not handed back", len(on_loop))
+        for job in batch:
+            if job.loop is None:
+                _resolve(job)
+            elif not handed and job.loop is not loop:
+                job.loop.call_soon_threadsafe(_resolve, job)
 
-    def _run_write(self, fn: Callable[[WriteTx], T]) -> tuple[T, list[Change]]:
-        if not self.is_sqlite:
-            # A checkout per transaction: the pool's pre-ping replaces a connection the server dropped.
-            with self._write_engine.connect() as conn:
-                return self._transaction(conn, fn)
-        # SQLite: the writer keeps its one connection (checking it out and back in per transaction cost
-        # ~15 % of a pool update's store time). It is taken at the first write, after the migrations.
-        if self._sqlite_writer is None:
-            self._sqlite_writer = self._write_engine.connect()
-        return self._transaction(self._sqlite_writer, fn)
-
-    def _transaction(self, conn: Connection, fn: Callable[[WriteTx], T]) -> tuple[T, list[Change]]:
-        with conn.begin():
-            tx = WriteTx(conn)
-            result = fn(tx)
-            changes = tx._append_changes(serialize_commits=not self.is_sqlite)
-        # Committed (the context manager has exited): the changes are durable now.
-        return result, changes
+    def _complete(self, batch: list[WriteJob], loop: asyncio.AbstractEventLoop) -> None:
+        """On the event loop: publish each write's changes, then resolve its future, in commit order."""
+        listener = self._listener if self._loop is loop else None
+        for job in batch:
+            if job.error is None and job.changes and listener is not None:
+                try:
+                    listener(job.changes)
+                except Exception:
+                    log.exception("the commit listener failed")
+            if job.loop is loop:
+                self.stats.queued -= 1
+                _resolve(job)
+            elif job.loop is not None:
+                job.loop.call_soon_threadsafe(_resolve, job)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in one read transaction (a consistent snapshot) on a reader thread."""
@@ -304,13 +256,27 @@ class Database:
         return await self.read(query)
 
     def close(self) -> None:
-        self._writer.shutdown(wait=True)
+        self._writer.close()
         self._readers.shutdown(wait=True)
-        if self._sqlite_writer is not None:
-            self._sqlite_writer.close()
-            self._sqlite_writer = None
         self._write_engine.dispose()
         self._read_engine.dispose()
+
+
+def _resolve(job: WriteJob) -> None:
+    future = job.future
+    if future.done():  # cancelled by its owner (not possible through write(), which shields it)
+        return
+    if job.error is not None:
+        future.set_exception(job.error)
+    else:
+        future.set_result(job.result)
+
+
+def _asynchronous_commit(dbapi_connection: Any, _record: Any) -> None:
+    """The writer's commits do not wait for the WAL flush (``[database.postgresql] synchronous_commit``)."""
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit = off")
+    dbapi_connection.commit()
 
 
 def _as_utc(value: datetime) -> datetime:

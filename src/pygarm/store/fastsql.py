@@ -162,7 +162,6 @@ class Prepared:
             cursor.close()
 
 
-
 def _execute(conn: Connection, sql: str, parameters: Any) -> Any:
     """Execute on a new driver cursor; driver errors become SQLAlchemy's, as ``Connection.execute``
     raises them (``IntegrityError`` …)."""
@@ -186,3 +185,41 @@ def driver_execute(conn: Connection, sql: str) -> None:
         conn.exec_driver_sql(sql)
         return
     _execute(conn, sql, None).close()
+
+
+def driver_rows(conn: Connection, sql: str, parameters: Params) -> list[tuple[Any, ...]]:
+    """Run driver-level SQL with named parameters (``%(name)s`` on psycopg) inside ``conn``'s
+    transaction and return its rows as the driver gives them (no result processing)."""
+    if not _direct(conn):
+        return [tuple(row) for row in conn.exec_driver_sql(sql, dict(parameters))]
+    cursor = _execute(conn, sql, dict(parameters))
+    try:
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def driver_rows_and_commit(conn: Connection, sql: str, parameters: Params) -> list[tuple[Any, ...]]:
+    """PostgreSQL (psycopg): run one statement and ``COMMIT`` in a single round trip (pipeline mode),
+    returning the statement's rows. ``conn``'s transaction is committed when this returns; the
+    SQLAlchemy transaction's own commit afterwards finds nothing left to do. When SQL must go through
+    SQLAlchemy (``echo``, listeners), only the statement runs here and the commit stays the caller's."""
+    if not _direct(conn):
+        return driver_rows(conn, sql, parameters)
+    dbapi_connection: Any = conn.connection.dbapi_connection
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    try:
+        with dbapi_connection.pipeline():
+            cursor = dbapi_connection.cursor()
+            cursor.execute(sql, dict(parameters))
+            # As a statement: ``connection.commit()`` in a pipeline adds a Sync of its own, and the
+            # pipeline's exit another one, each a round trip. psycopg reads the transaction state from
+            # the server's answer, so it knows the transaction ended.
+            with dbapi_connection.cursor() as commit:
+                commit.execute("COMMIT")
+        try:
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+    except dbapi_error as error:
+        raise exc.DBAPIError.instance(sql, parameters, error, dbapi_error, dialect=conn.dialect) from error

@@ -126,6 +126,8 @@ class SQLiteSection(_Section):
 
 class PostgreSQLSection(_Section):
     dsn: str = ""
+    synchronous_commit: bool = True
+    """False: the writer's commits do not wait for the WAL flush (docs/configuration.md)."""
 
 
 class DatabaseSection(_Section):

@@ -93,7 +93,11 @@ async def _seed_controller_urls(store: Store, settings: Settings) -> None:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    db = Database(settings.database.url, echo=settings.database.debug)
+    db = Database(
+        settings.database.url,
+        echo=settings.database.debug,
+        synchronous_commit=settings.database.postgresql.synchronous_commit,
+    )
     await asyncio.to_thread(upgrade_to_head, db.engine)
     store = Store(db, Sealer(settings.database.passphrase))
     await store.init_controller()

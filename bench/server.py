@@ -114,15 +114,17 @@ description = "does nothing"
 class ServerProcess:
     """``pygarm serve --config FILE`` as a child process that can be killed and started again."""
 
-    def __init__(self, config: Path, port: int) -> None:
+    def __init__(self, config: Path, port: int, python: str = sys.executable) -> None:
+        """``python``: the interpreter that runs the server (another checkout's venv runs its code)."""
         self.config = config
+        self.python = python
         self.server = BenchServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", 0)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> BenchServer:
         log = open(self.config.parent / "server.log", "ab")  # noqa: SIM115 - owned by the child
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pygarm.cli.main", "serve", "--config", str(self.config)],
+            [self.python, "-m", "pygarm.cli.main", "serve", "--config", str(self.config)],
             stdout=subprocess.DEVNULL,
             stderr=log,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},

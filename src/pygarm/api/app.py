@@ -1,10 +1,12 @@
 """The application factory: one lifespan builds the store, the events hub and the services, and tears
-them down in reverse order. There are no module-level singletons; tests build as many apps as they like.
+them down in reverse order. There are no module-level singletons (only the routes, built once and shared:
+``_flat_routes``); tests build as many apps as they like.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -15,7 +17,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import WebSocketRoute
+from starlette.routing import BaseRoute, WebSocketRoute
 
 from pygarm.api import (
     apidocs,
@@ -194,6 +196,7 @@ def _stop_log_broadcaster(broadcaster: LogBroadcaster | None) -> None:
         broadcaster.stop()
 
 
+@functools.cache  # one router, so that its flat routes are built once too
 def _catch_all_router() -> GarmRouter:
     """Unknown ``/api/v1`` routes answer GARM's 404 JSON, but only after the auth chain
     (docs/garm-protocol.md#unknown-routes)."""
@@ -272,9 +275,29 @@ def _mount_flat(app: FastAPI, router: APIRouter, prefix: str) -> None:
     request: with GARM's ~200 routes that matching cost about a third of a request's CPU (profiled).
     Flat routes are matched once, in order.
     """
+    key = (id(router), prefix)
+    if key not in _FLAT_ROUTES:  # the entry keeps ``router`` alive, so its id is not reused
+        _FLAT_ROUTES[key] = (router, _flat_routes(router, prefix))
+    app.router.routes.extend(_FLAT_ROUTES[key][1])
+
+
+_FLAT_ROUTES: dict[tuple[int, str], tuple[APIRouter, tuple[BaseRoute, ...]]] = {}
+"""``_flat_routes`` by router (routers compare by their routes, so they cannot be dict keys)."""
+
+
+def _flat_routes(router: APIRouter, prefix: str) -> tuple[BaseRoute, ...]:
+    """``router``'s routes under ``prefix``, built once per process and shared by every app built in it.
+
+    Building an ``APIRoute`` analyses its endpoint's signature and builds pydantic validators: about
+    80 ms of CPU for GARM's routes, which the test suite paid once per test (it builds an app per test).
+    The routes hold nothing of one app: they are built on a router configured as ``create_app``'s own
+    (``GoJSONResponse`` by default) but without an app to take dependency overrides from, which pygarm
+    does not use.
+    """
+    flat = APIRouter(default_response_class=GoJSONResponse, redirect_slashes=False)
     for route in router.routes:
         if isinstance(route, APIRoute):
-            app.router.add_api_route(
+            flat.add_api_route(
                 prefix + route.path,
                 route.endpoint,
                 methods=sorted(route.methods or ()),
@@ -285,6 +308,7 @@ def _mount_flat(app: FastAPI, router: APIRouter, prefix: str) -> None:
                 response_class=route.response_class,
             )
         elif isinstance(route, WebSocketRoute):
-            app.router.add_websocket_route(prefix + route.path, route.endpoint, name=route.name)
+            flat.add_websocket_route(prefix + route.path, route.endpoint, name=route.name)
         else:
             raise TypeError(f"cannot mount route {route!r}")
+    return tuple(flat.routes)

@@ -26,6 +26,7 @@ import pygarm.runner.auth
 from pygarm.api.app import create_app
 from pygarm.config import Settings, parse_settings
 from pygarm.store.migrate import upgrade_to_head
+from tests.live import HTTP_TIMEOUT_S
 
 POSTGRES_DSN = os.environ.get("PYGARM_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("PYGARM_REQUIRE_POSTGRES") == "1"
@@ -276,7 +277,7 @@ def live_admin(live_server: Any) -> tuple[Any, str]:
     import asyncio
 
     async def init() -> str:
-        async with httpx.AsyncClient(base_url=live_server.base_url) as http:
+        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, base_url=live_server.base_url) as http:
             return await initialize(http)
 
     return live_server, asyncio.run(init())

@@ -23,6 +23,8 @@ from pygarm.config import Settings
 from pygarm.server import GarmServer, uvicorn_config
 
 STARTUP_TIMEOUT_S = 20.0
+HTTP_TIMEOUT_S = 30.0
+"""Tests' HTTP clients wait this long for a live server (httpx's 5 s default fails on a loaded machine)."""
 T = TypeVar("T")
 
 

@@ -22,6 +22,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import ADMIN_PASSWORD
+from tests.live import HTTP_TIMEOUT_S
 
 RECV_TIMEOUT_S = 10.0
 SEND_EVERYTHING = '{"send-everything":true}'
@@ -106,7 +107,11 @@ async def no_more_frames(ws: ClientConnection, wait_s: float = 0.3) -> None:
 
 
 def api(live: Any, token: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=live.base_url + "/api/v1", headers={"Authorization": f"Bearer {token}"})
+    return httpx.AsyncClient(
+        timeout=HTTP_TIMEOUT_S,
+        base_url=live.base_url + "/api/v1",
+        headers={"Authorization": f"Bearer {token}"},
+    )
 
 
 async def make_credentials(http: httpx.AsyncClient, name: str = "creds") -> dict[str, Any]:
@@ -248,7 +253,7 @@ async def test_resume_from_a_pruned_point_is_closed_4001(live_admin: tuple[Any, 
 
 async def test_bad_extension_parameter_is_refused_before_upgrade(live_admin: tuple[Any, str]) -> None:
     live, token = live_admin
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S) as http:
         response = await http.get(
             f"{live.base_url}/api/v1/ws/events?since=-4",
             headers={

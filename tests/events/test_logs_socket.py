@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 
 from pygarm.config import Settings
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, make_settings
-from tests.live import LiveServer
+from tests.live import HTTP_TIMEOUT_S, LiveServer
 
 DEADLINE_S = 10.0
 NEW_PASSWORD = ADMIN_PASSWORD + "-rotated!"
@@ -95,7 +95,11 @@ async def read_until_marker(ws: ClientConnection) -> list[str]:
 
 
 def api(live: LiveServer, token: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=live.base_url + "/api/v1", headers={"Authorization": f"Bearer {token}"})
+    return httpx.AsyncClient(
+        timeout=HTTP_TIMEOUT_S,
+        base_url=live.base_url + "/api/v1",
+        headers={"Authorization": f"Bearer {token}"},
+    )
 
 
 async def test_password_change_closes_that_users_logs_socket(live_admin: tuple[LiveServer, str]) -> None:
@@ -114,7 +118,7 @@ async def test_password_change_closes_that_users_logs_socket(live_admin: tuple[L
 async def test_disabling_a_user_closes_its_logs_socket(live_admin: tuple[LiveServer, str]) -> None:
     live, token = live_admin
     second = await asyncio.wrap_future(live.call(_second_admin(live)))
-    async with httpx.AsyncClient(base_url=live.base_url + "/api/v1") as http:
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, base_url=live.base_url + "/api/v1") as http:
         login = await http.post("/auth/login", json={"username": "second", "password": ADMIN_PASSWORD})
         assert login.status_code == 200, login.text
     ws = await open_logs(live, login.json()["token"])
@@ -165,7 +169,7 @@ async def test_no_secret_set_through_the_api_reaches_the_log_stream(
         assert updated.status_code == 200, updated.text
         changed = await http.put(f"/users/{second}/password", json={"password": NEW_PASSWORD})
         assert changed.status_code == 200, changed.text
-    async with httpx.AsyncClient(base_url=live.base_url + "/api/v1") as http:
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, base_url=live.base_url + "/api/v1") as http:
         failed = await http.post("/auth/login", json={"username": ADMIN_USERNAME, "password": WRONG_PASSWORD})
         assert failed.status_code == 401
         login = await http.post("/auth/login", json={"username": "second", "password": NEW_PASSWORD})

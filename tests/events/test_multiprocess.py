@@ -24,7 +24,7 @@ from pygarm.config import Settings
 from pygarm.store.db import CHANGE_NOTIFY_CHANNEL as CHANNEL
 from tests.conftest import POSTGRES_DSN, TEST_PASSPHRASE, initialize, make_settings
 from tests.events.test_app_stream import next_frame, no_more_frames, open_stream, subscribe, synced
-from tests.live import LiveServer, run_live_server
+from tests.live import HTTP_TIMEOUT_S, LiveServer, run_live_server
 from tests.waiting import until
 
 WRITES_PER_SERVER = 30
@@ -47,14 +47,16 @@ async def test_changes_reach_subscribers_of_the_other_server(
     two_servers: tuple[LiveServer, LiveServer],
 ) -> None:
     first, second = two_servers
-    async with httpx.AsyncClient(base_url=first.base_url) as http:
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, base_url=first.base_url) as http:
         token = await initialize(http)
     watchers = [await open_stream(first, token, "?seq=true"), await open_stream(second, token, "?seq=true")]
     await synced(first, token, *watchers)
     headers = {"Authorization": f"Bearer {token}"}
 
     async def write(server: LiveServer, base: int) -> None:
-        async with httpx.AsyncClient(base_url=server.base_url + "/api/v1", headers=headers) as http:
+        async with httpx.AsyncClient(
+            timeout=HTTP_TIMEOUT_S, base_url=server.base_url + "/api/v1", headers=headers
+        ) as http:
             for step in range(WRITES_PER_SERVER):
                 response = await http.put("/controller", json={"minimum_job_age_backoff": base + step})
                 assert response.status_code == 200, response.text
@@ -119,12 +121,14 @@ async def test_delivery_continues_after_the_listen_connection_is_terminated(
     down (its NOTIFY is lost) still reaches the first server's subscriber when its listener reconnects,
     and later changes keep arriving; all well inside the 30 s safety poll, exactly once, in order."""
     first, second = two_servers_alone
-    async with httpx.AsyncClient(base_url=first.base_url) as http:
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, base_url=first.base_url) as http:
         token = await initialize(http)
     watcher = await subscribe(first, token, "?seq=true")
     headers = {"Authorization": f"Bearer {token}"}
     started = time.monotonic()
-    async with httpx.AsyncClient(base_url=second.base_url + "/api/v1", headers=headers) as http:
+    async with httpx.AsyncClient(
+        timeout=HTTP_TIMEOUT_S, base_url=second.base_url + "/api/v1", headers=headers
+    ) as http:
 
         async def write(value: int) -> None:
             response = await http.put("/controller", json={"minimum_job_age_backoff": value})

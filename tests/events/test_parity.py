@@ -18,7 +18,7 @@ from websockets.asyncio.client import connect
 
 from pygarm.config import Settings
 from tests.conftest import initialize, make_settings
-from tests.live import run_live_server
+from tests.live import HTTP_TIMEOUT_S, run_live_server
 
 PING_INTERVAL_S = 0.25
 PONG_WAIT_S = 0.8
@@ -36,7 +36,7 @@ def quick_keepalive(database_section: dict[str, Any]) -> Iterator[tuple[Any, str
     with run_live_server(settings) as live:
 
         async def init() -> str:
-            async with httpx.AsyncClient(base_url=live.base_url) as http:
+            async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, base_url=live.base_url) as http:
                 return await initialize(http)
 
         yield live, asyncio.run(init())

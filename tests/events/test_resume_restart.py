@@ -12,7 +12,7 @@ import pytest
 from pygarm.config import Settings
 from tests.conftest import initialize
 from tests.events.test_app_stream import next_frame, no_more_frames, subscribe
-from tests.live import run_live_server
+from tests.live import HTTP_TIMEOUT_S, run_live_server
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +21,7 @@ CONTROLLER_ONLY = '{"filters":[{"entity-type":"controller"}]}'
 
 async def set_backoff(base_url: str, token: str, value: int) -> None:
     async with httpx.AsyncClient(
-        base_url=base_url + "/api/v1", headers={"Authorization": f"Bearer {token}"}
+        timeout=HTTP_TIMEOUT_S, base_url=base_url + "/api/v1", headers={"Authorization": f"Bearer {token}"}
     ) as http:
         response = await http.put("/controller", json={"minimum_job_age_backoff": value})
         assert response.status_code == 200, response.text
@@ -29,7 +29,7 @@ async def set_backoff(base_url: str, token: str, value: int) -> None:
 
 async def test_resume_with_since_across_a_server_restart(settings: Settings) -> None:
     with run_live_server(settings) as before:
-        async with httpx.AsyncClient(base_url=before.base_url) as http:
+        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, base_url=before.base_url) as http:
             token = await initialize(http)
         ws = await subscribe(before, token, "?seq=true", CONTROLLER_ONLY)
         await set_backoff(before.base_url, token, 1)

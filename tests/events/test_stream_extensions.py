@@ -15,6 +15,7 @@ from websockets.exceptions import InvalidStatus
 
 from pygarm.events.extensions import SINCE_BEYOND_HEAD
 from tests.events.test_app_stream import api, next_frame, no_more_frames
+from tests.live import HTTP_TIMEOUT_S
 
 CONTROLLER_FILTER = '{"filters":[{"entity-type":"controller"}]}'
 
@@ -57,7 +58,7 @@ async def test_since_beyond_the_head_is_refused_before_the_upgrade(live_admin: t
 async def test_since_is_checked_after_authentication(live_admin: tuple[Any, str]) -> None:
     """The head is not revealed to a caller without a valid token."""
     live, _token = live_admin
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S) as http:
         response = await http.get(
             f"{live.base_url}/api/v1/ws/events?since=999999",
             headers={

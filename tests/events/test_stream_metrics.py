@@ -18,6 +18,7 @@ from tests.api.metrics_support import Family, parse_exposition
 from tests.conftest import make_settings
 from tests.events.helpers import FakeLog, make_change
 from tests.events.test_sse import CONTROLLER, next_event, sse_events
+from tests.live import HTTP_TIMEOUT_S
 
 RECV_TIMEOUT_S = 10.0
 
@@ -53,7 +54,7 @@ async def test_hub_counts_once_per_change_and_sums_deliveries() -> None:
 async def test_live_server_families(live_admin: tuple[Any, str]) -> None:
     live, token = live_admin
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=live.base_url, headers=headers) as http:
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, base_url=live.base_url, headers=headers) as http:
         plain = await connect(f"{live.ws_url}/api/v1/ws/events", additional_headers=headers, compression=None)
         with_seq = await connect(
             f"{live.ws_url}/api/v1/ws/events?seq=true&since=0", additional_headers=headers, compression=None

@@ -25,6 +25,7 @@ from pygarm.api.fleet import PRUNER_LEASE
 from pygarm.testing.fake_github import running_fake_github
 from tests.events.test_app_stream import next_frame, open_stream
 from tests.lifecycle.support import PAT, TEST_PROVIDER, ProviderFiles
+from tests.live import HTTP_TIMEOUT_S
 
 pytestmark = pytest.mark.slow
 REPLICAS = 3
@@ -146,7 +147,9 @@ async def test_subscribers_on_survivors_see_one_order_and_the_killed_replicas_re
         victim = REPLICAS - 1
 
         async def write(index: int) -> None:
-            async with httpx.AsyncClient(base_url=servers[index].base_url, headers=headers) as http:
+            async with httpx.AsyncClient(
+                timeout=HTTP_TIMEOUT_S, base_url=servers[index].base_url, headers=headers
+            ) as http:
                 for step in range(WRITES_PER_REPLICA):
                     image = f"img-{index}-{step}"
                     try:
@@ -159,7 +162,9 @@ async def test_subscribers_on_survivors_see_one_order_and_the_killed_replicas_re
                         processes[victim].kill()  # SIGKILL mid-stream
 
         await asyncio.gather(*(write(index) for index in range(REPLICAS)))
-        async with httpx.AsyncClient(base_url=servers[0].base_url, headers=headers) as http:
+        async with httpx.AsyncClient(
+            timeout=HTTP_TIMEOUT_S, base_url=servers[0].base_url, headers=headers
+        ) as http:
             answer = await http.put(f"/api/v1/pools/{pool_id}", json={"image": FINAL_IMAGE})
             assert answer.status_code == 200, answer.text
         for index in range(REPLICAS - 1):

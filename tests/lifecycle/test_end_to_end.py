@@ -30,7 +30,7 @@ from tests.lifecycle.support import (
     post_webhook,
     workflow_job,
 )
-from tests.live import LiveServer
+from tests.live import HTTP_TIMEOUT_S, LiveServer
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -90,7 +90,9 @@ async def live_scenario(
             events = WebsocketEvents(ws)
 
             def runner_client(token: str) -> httpx.AsyncClient:
-                return httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"})
+                return httpx.AsyncClient(
+                    timeout=HTTP_TIMEOUT_S, base_url=base, headers={"Authorization": f"Bearer {token}"}
+                )
 
             state = Scenario(http, events, fake_github, provider_files, runner_client)
             await state.prepare()

@@ -22,7 +22,7 @@ import pytest
 from pygarm.client import Profile, ProfileFile
 from pygarm.config import Settings
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, make_settings
-from tests.live import LiveServer, free_port, run_live_server
+from tests.live import HTTP_TIMEOUT_S, LiveServer, free_port, run_live_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -108,7 +108,7 @@ def site(settings: Settings, tmp_path: Path) -> Iterator[Site]:
     try:
 
         async def init() -> str:
-            async with httpx.AsyncClient(base_url=running.url) as http:
+            async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, base_url=running.url) as http:
                 return await initialize(http)
 
         import asyncio

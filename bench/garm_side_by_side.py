@@ -1,8 +1,9 @@
-"""GARM v0.1.5 and pygarm side by side: the phases of ``bench/fanout.py`` and ``bench/writes.py`` run against
-a GARM binary and then against pygarm, in one run on one machine, and a last table holds the standard's
-ratios (docs/performance.md "Side by side with GARM v0.1.5").
+"""GARM v0.1.5 and pygarm side by side: both servers run at once, each phase of ``bench/fanout.py`` and
+``bench/writes.py`` runs on one and then on the other (the order swaps every round, so both see the same
+machine load), and a last table holds the standard's ratios (docs/performance.md "Side by side with GARM
+v0.1.5").
 
-    .venv/bin/python -m bench.garm_side_by_side --garm-binary /tmp/garm-bin/garm
+    .venv/bin/python -m bench.garm_side_by_side --garm-binary /tmp/garm-bin/garm [--rounds 3]
 
 GARM runs on 127.0.0.1 with SQLite in a temporary directory, pygarm's fake GitHub (``pygarm-fake-github``)
 as its GitHub endpoint and pygarm's test provider as its external provider; both servers get the same

@@ -45,6 +45,7 @@ from sqlalchemy import (
 from pygarm.events.change import Change, EntityType, Operation
 from pygarm.stats import WriterStats
 from pygarm.store.changelog import CHANGE_NOTIFY_CHANNEL, CHANGELOG_ADVISORY_LOCK, WriteTx
+from pygarm.store.deferred_begin import restore
 from pygarm.store.fastsql import Prepared, driver_execute
 from pygarm.store.sqlite_files import secure_sqlite_files
 from pygarm.store.tables import change_events, change_log_state
@@ -102,6 +103,7 @@ class Database:
             self._write_engine = create_engine(url, echo=echo, pool_size=2, pool_pre_ping=True)
             self._read_engine = create_engine(url, echo=echo, pool_size=READER_THREADS, pool_pre_ping=True)
             event.listen(self._write_engine, "connect", self._remember_backend_pid)
+            event.listen(self._write_engine, "checkin", _restore_transactions)
             if not synchronous_commit:
                 event.listen(self._write_engine, "connect", _asynchronous_commit)
         self._readers = ThreadPoolExecutor(max_workers=READER_THREADS, thread_name_prefix="pygarm-reader")
@@ -270,6 +272,13 @@ def _resolve(job: WriteJob) -> None:
         future.set_exception(job.error)
     else:
         future.set_result(job.result)
+
+
+def _restore_transactions(dbapi_connection: Any, _record: Any) -> None:
+    """A writer connection back in the pool gets psycopg's ordinary transactions again (migrations and
+    other users of the write engine rely on them; ``store/deferred_begin.py``)."""
+    if dbapi_connection is not None:
+        restore(dbapi_connection)
 
 
 def _asynchronous_commit(dbapi_connection: Any, _record: Any) -> None:

@@ -16,7 +16,8 @@ write would have.
 
 The writer keeps one connection. On PostgreSQL the pool's pre-ping (one round trip) is only paid when
 the connection sat idle for :data:`IDLE_RECHECK_S` or the last transaction failed; under load the
-connection is reused as is, as on SQLite.
+connection is reused as is, as on SQLite. Its ``BEGIN`` goes out with the first statement
+(``store/deferred_begin.py``).
 """
 
 from __future__ import annotations
@@ -28,13 +29,15 @@ import queue
 import threading
 from collections.abc import Callable
 from time import perf_counter
-from typing import Any
+from typing import Any, cast
 
+import psycopg
 from sqlalchemy import Connection, Engine
 
 from pygarm.events.change import Change
 from pygarm.stats import WriterStats
 from pygarm.store.changelog import WriteTx, append_changes
+from pygarm.store.deferred_begin import deferred_begin
 from pygarm.store.fastsql import driver_execute
 
 log = logging.getLogger(__name__)
@@ -159,6 +162,13 @@ class Writer:
                 appended[key] = appended.get(key, 0) + 1
 
     def _transaction(self, conn: Connection, batch: list[WriteJob]) -> None:
+        if not self._postgresql:
+            self._run_transaction(conn, batch)
+            return
+        with deferred_begin(cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)):
+            self._run_transaction(conn, batch)
+
+    def _run_transaction(self, conn: Connection, batch: list[WriteJob]) -> None:
         with conn.begin():
             if len(batch) == 1:
                 job = batch[0]

@@ -44,6 +44,7 @@ from pygarm.api.accesslog import AccessLog, HTTPStats
 from pygarm.api.bodylimit import BodyLimit
 from pygarm.api.deps import AdminUser, AppContext, AuthRejected, authenticate_ws, handle_auth_rejected
 from pygarm.api.errors import NOT_FOUND_ROUTE, handle_garm_error, handle_unexpected_error
+from pygarm.api.fastroute import FastRoute
 from pygarm.api.fleet import Fleet
 from pygarm.api.metrics import mount_metrics, start_metrics
 from pygarm.api.openapi import install as install_openapi
@@ -238,6 +239,7 @@ def create_app(settings: Settings, **state: Any) -> FastAPI:
         docs_url=None,  # served from packaged assets instead of a CDN: api/apidocs.py
         redoc_url=None,
     )
+    app.router.route_class = FastRoute  # for the routes added on the app itself; api/fastroute.py says why
     app.state.settings = settings
     app.state.authenticate_ws = authenticate_ws
     app.state.open_sockets = ws_events.OpenSockets()
@@ -294,7 +296,7 @@ def _flat_routes(router: APIRouter, prefix: str) -> tuple[BaseRoute, ...]:
     (``GoJSONResponse`` by default) but without an app to take dependency overrides from, which pygarm
     does not use.
     """
-    flat = APIRouter(default_response_class=GoJSONResponse, redirect_slashes=False)
+    flat = APIRouter(default_response_class=GoJSONResponse, redirect_slashes=False, route_class=FastRoute)
     for route in router.routes:
         if isinstance(route, APIRoute):
             flat.add_api_route(

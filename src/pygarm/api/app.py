@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Final
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
@@ -227,6 +228,18 @@ async def _http_exception(_request: Request, exc: Exception) -> Response:
     return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
 
 
+NO_NATIVE_TELEMETRY: Final = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+"""FastAPI >= 0.142 instruments every request for OpenTelemetry and checks the global providers per
+request even when none is configured; pygarm has its own metrics and access log
+(docs/observability.md), so its documented ``telemetry`` setting turns that off (docs/performance.md)."""
+
+
+def _without_native_telemetry() -> dict[str, Any]:
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters:
+        return {"telemetry": dict(NO_NATIVE_TELEMETRY)}
+    return {}  # an older FastAPI has no such instrumentation
+
+
 def create_app(settings: Settings, **state: Any) -> FastAPI:
     """Build the ASGI app for ``settings``; extra keyword arguments land on ``app.state``."""
     app = FastAPI(
@@ -238,6 +251,7 @@ def create_app(settings: Settings, **state: Any) -> FastAPI:
         default_response_class=GoJSONResponse,
         docs_url=None,  # served from packaged assets instead of a CDN: api/apidocs.py
         redoc_url=None,
+        **_without_native_telemetry(),
     )
     app.router.route_class = FastRoute  # for the routes added on the app itself; api/fastroute.py says why
     app.state.settings = settings

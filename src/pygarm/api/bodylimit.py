@@ -48,17 +48,23 @@ class BodyTooLarge(Exception):
 
 
 def _declared_length(scope: Scope) -> int | None:
+    """``Content-Length`` when the request has one that is a number; ``0`` when it has no body at all
+    (neither a length nor ``Transfer-Encoding``); None when its length is not known in advance."""
+    declared: int | None = 0
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
             try:
                 return int(value)
             except ValueError:
                 return None
-    return None
+        if name == b"transfer-encoding":
+            declared = None
+    return declared
 
 
 class BodyLimit:
-    """Pure ASGI middleware: one header scan per request; chunked bodies are counted as they arrive."""
+    """Pure ASGI middleware: one header scan per request; only bodies without a declared length
+    (chunked) are counted as they arrive, the others pass through unwrapped."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -71,6 +77,10 @@ class BodyLimit:
         declared = _declared_length(scope)
         if declared is not None and declared > limit:
             await _refuse(limit, scope, receive, send)
+            return
+        if declared is not None:
+            # The HTTP parser hands the app no more than the declared length: nothing to count.
+            await self.app(scope, receive, send)
             return
         received = 0
         started = False

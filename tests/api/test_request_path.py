@@ -1,9 +1,11 @@
 """The request path's shortcuts (docs/performance.md#the-per-update-cost): GARM's REST routes are served
 without FastAPI's per-request dependency solver (api/fastroute.py), in the same order of checks, and
-anything else keeps FastAPI's handler."""
+anything else keeps FastAPI's handler; a write's REST body is its change-log payload's bytes, encoded
+once (params/gojson.py)."""
 
 from __future__ import annotations
 
+import gc
 from typing import Annotated, Any
 
 import httpx
@@ -14,7 +16,16 @@ from starlette.responses import PlainTextResponse, Response
 
 from pygarm.api.fastroute import FastRoute, plan
 from pygarm.config import Settings
-from tests.api.entity_support import PROVIDERS
+from pygarm.params import gojson
+from pygarm.params.models import Tag
+from tests.api.entity_support import (
+    PROVIDERS,
+    REPO,
+    ChangeLog,
+    create_credentials,
+    create_entity,
+    create_pool,
+)
 from tests.conftest import initialize, make_settings
 
 
@@ -96,3 +107,35 @@ def test_plan_refuses_what_it_cannot_fill() -> None:
 
     for endpoint in (with_default, synchronous, returns_data, twice):
         assert plan(endpoint, {"name"}) is None, endpoint.__name__
+
+
+async def test_a_pool_update_answers_with_its_change_payload(
+    app: FastAPI, admin_client: httpx.AsyncClient
+) -> None:
+    credentials = await create_credentials(admin_client)
+    entity = await create_entity(admin_client, REPO, credentials)
+    pool = await create_pool(admin_client, REPO, entity["id"])
+    log = ChangeLog(app)
+    await log.mark()
+    response = await admin_client.put(
+        f"/api/v1/pools/{pool['id']}", json={"image": "a<b>&c", "max_runners": 7}
+    )
+    assert response.status_code == 200, response.text
+    change = await log.single("pool", "update")
+    assert response.content == change.payload + b"\n"
+    assert b"a\\u003cb\\u003e\\u0026c" in response.content  # Go's HTML escaping, as before
+    assert response.json()["max_runners"] == 7
+
+
+def test_an_encoding_is_reused_once_and_not_kept_past_its_value() -> None:
+    tag = Tag(id="t1", name="gpu")
+    encoded = gojson.dumps_for_reuse(tag)
+    assert encoded == b'{"id":"t1","name":"gpu"}'
+    assert gojson.dumps(tag) is encoded
+    assert gojson.dumps(tag) == encoded and gojson.dumps(tag) is not encoded  # handed out once
+    other = Tag(id="t2", name="arm")
+    gojson.dumps_for_reuse(other)
+    key = id(other)
+    del other
+    gc.collect()
+    assert key not in gojson._for_reuse

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import weakref
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -94,8 +95,32 @@ def go_escape(document: bytes) -> bytes:
 
 
 def dumps(value: Any) -> bytes:
-    """Encode a value (a wire model, a list of them, or plain data) to Go-compatible compact JSON bytes."""
+    """Encode a value (a wire model, a list of them, or plain data) to Go-compatible compact JSON bytes.
+
+    A value :func:`dumps_for_reuse` encoded is not encoded again: its bytes are handed out once."""
+    if _for_reuse:
+        kept = _for_reuse.pop(id(value), None)
+        if kept is not None and kept[0]() is value:
+            return kept[1]
     return go_escape(orjson.dumps(value, default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME))
+
+
+_for_reuse: dict[int, tuple[weakref.ref[Any], bytes]] = {}
+"""Encodings waiting for their next :func:`dumps`, by the identity of the value (alive: a weak reference
+drops the entry with the value)."""
+
+
+def dumps_for_reuse(value: Any) -> bytes:
+    """:func:`dumps`, and the next ``dumps`` of this very object returns the same bytes without encoding.
+
+    A write encodes the entity for its change-log payload, and its REST response encodes the same object
+    right after: the same bytes, encoded once (``PUT /pools/{id}``: ~25 µs of a ~600 µs request,
+    docs/performance.md). The value must not be changed in between; the store's wire models are built
+    for the write and not changed afterwards."""
+    encoded = dumps(value)
+    key = id(value)
+    _for_reuse[key] = (weakref.ref(value, lambda _gone: _for_reuse.pop(key, None)), encoded)
+    return encoded
 
 
 def _default(value: Any) -> Any:

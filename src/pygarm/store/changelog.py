@@ -23,7 +23,7 @@ from sqlalchemy import Connection, bindparam, insert
 
 from pygarm.events.change import Change, EntityType, Operation
 from pygarm.params.base import GoModel
-from pygarm.params.gojson import dumps
+from pygarm.params.gojson import dumps_for_reuse
 from pygarm.store.fastsql import Prepared, driver_rows_and_commit
 from pygarm.store.tables import change_events
 
@@ -70,7 +70,8 @@ class WriteTx:
         self._pending: list[tuple[EntityType, Operation, bytes]] = []
 
     def emit(self, entity_type: EntityType, operation: Operation, payload: GoModel) -> None:
-        self._pending.append((entity_type, operation, dumps(payload)))
+        # The REST response of the write usually encodes this same object next: it reuses these bytes.
+        self._pending.append((entity_type, operation, dumps_for_reuse(payload)))
 
 
 def append_changes(conn: Connection, txs: Sequence[WriteTx], *, postgresql: bool) -> list[list[Change]]:

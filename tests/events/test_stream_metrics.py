@@ -9,11 +9,14 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 from websockets.asyncio.client import connect
 
 from pygarm.config import Settings
 from pygarm.events.change import EntityType, Operation
+from pygarm.events.extensions import StreamOptions
 from pygarm.events.hub import Hub
+from pygarm.events.metrics import StreamCollector, opt_ins
 from tests.api.metrics_support import Family, parse_exposition
 from tests.conftest import make_settings
 from tests.events.helpers import FakeLog, make_change
@@ -149,3 +152,84 @@ async def test_sse_subscribers_and_snapshots_are_counted(live_admin: tuple[Any, 
                 await asyncio.sleep(0.05)
         series = families["pygarm_events_subscribers"].series()
         assert [(labels["snapshot"], count) for labels, count in series] == [("true", 1.0)]
+
+
+def test_two_slow_subscribers_are_two_closes() -> None:
+    hub = Hub(FakeLog().read_changes_after, 0, poll_interval=None)
+    for name in ("a", "b"):
+        hub.subscribe(name, queue_limit=1).set_filter(frozenset({(EntityType.POOL, Operation.UPDATE)}))
+    hub.publish([make_change(n, EntityType.POOL, Operation.UPDATE) for n in (1, 2)])
+    assert hub.stats.slow_consumer_closes == 2
+
+
+def test_collector_exposition_names_help_and_values() -> None:
+    """The families as a scrape shows them, with each figure in its own family (docs/observability.md)."""
+    hub = Hub(FakeLog().read_changes_after, 0, poll_interval=None)
+    hub.subscribe("guard")
+    stats = hub.stats
+    stats.subscribers[opt_ins(StreamOptions(with_seq=True, since=4))] = 2
+    stats.subscribers[opt_ins(StreamOptions())] = 0  # none connected: no sample
+    stats.dispatched, stats.frames_delivered, stats.slow_consumer_closes = 4, 9, 2
+    stats.resumes, stats.resume_unavailable = 3, 1
+    stats.dispatch.observe(0.0001)
+    stats.snapshots.observe(0.3)
+    stats.replays.observe(2.0)
+    registry = CollectorRegistry()
+    registry.register(StreamCollector(hub))
+    lines = generate_latest(registry).decode().splitlines()
+    assert [line for line in lines if line.startswith("# HELP")] == [
+        "# HELP pygarm_events_subscribers Events stream subscribers connected, by the extensions they"
+        " asked for",
+        "# HELP pygarm_events_hub_subscriptions Hub subscriptions, stream subscribers and in-process ones"
+        " (pool managers, access guard)",
+        "# HELP pygarm_events_dispatched_total Changes the hub dispatched",
+        "# HELP pygarm_events_frames_delivered_total Live event frames handed to subscribers' queues"
+        " (summed per change)",
+        "# HELP pygarm_events_slow_consumer_closes_total Subscribers closed because their queue was full"
+        " (close 4000)",
+        "# HELP pygarm_events_resumes_total Stream connections that resumed with since=",
+        "# HELP pygarm_events_resume_unavailable_total Resumes refused because the log was pruned past their"
+        " since (close 4001)",
+        "# HELP pygarm_events_dispatch_duration_seconds Time the hub took to dispatch one change to every"
+        " matching subscriber",
+        "# HELP pygarm_events_snapshot_duration_seconds Time to read and send one subscriber's snapshot"
+        " (its count is the number of snapshots)",
+        "# HELP pygarm_events_replay_duration_seconds Time to read and send one resume's replay"
+        " (its count is the number of replays)",
+    ]
+    samples = [line for line in lines if not line.startswith("#") and "_bucket" not in line]
+    assert samples == [
+        'pygarm_events_subscribers{ack="false",bookmark="false",resume="true",seq="true",snapshot="false"}'
+        " 2.0",
+        "pygarm_events_hub_subscriptions 1.0",
+        "pygarm_events_dispatched_total 4.0",
+        "pygarm_events_frames_delivered_total 9.0",
+        "pygarm_events_slow_consumer_closes_total 2.0",
+        "pygarm_events_resumes_total 3.0",
+        "pygarm_events_resume_unavailable_total 1.0",
+        "pygarm_events_dispatch_duration_seconds_count 1.0",
+        "pygarm_events_dispatch_duration_seconds_sum 0.0001",
+        "pygarm_events_snapshot_duration_seconds_count 1.0",
+        "pygarm_events_snapshot_duration_seconds_sum 0.3",
+        "pygarm_events_replay_duration_seconds_count 1.0",
+        "pygarm_events_replay_duration_seconds_sum 2.0",
+    ]
+    assert 'pygarm_events_snapshot_duration_seconds_bucket{le="0.1"} 0.0' in lines
+    assert 'pygarm_events_snapshot_duration_seconds_bucket{le="0.5"} 1.0' in lines
+    assert 'pygarm_events_replay_duration_seconds_bucket{le="1.0"} 0.0' in lines
+    assert 'pygarm_events_replay_duration_seconds_bucket{le="5.0"} 1.0' in lines
+
+
+@pytest.mark.parametrize(
+    ("options", "labels"),
+    [
+        (StreamOptions(), ("false", "false", "false", "false", "false")),
+        (StreamOptions(with_seq=True), ("true", "false", "false", "false", "false")),
+        (StreamOptions(since=0), ("false", "true", "false", "false", "false")),
+        (StreamOptions(snapshot=True), ("false", "false", "true", "false", "false")),
+        (StreamOptions(ack=True), ("false", "false", "false", "true", "false")),
+        (StreamOptions(bookmark=1.0), ("false", "false", "false", "false", "true")),
+    ],
+)
+def test_opt_in_labels_follow_the_options(options: StreamOptions, labels: tuple[str, ...]) -> None:
+    assert opt_ins(options) == labels

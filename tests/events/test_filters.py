@@ -387,3 +387,10 @@ def test_encoded_messages_decode_to_the_compiled_filter() -> None:
     assert isinstance(result, Decoded)
     assert result.filter == compile_filter(message) == frozenset(pairs(R, C, D) | pairs(P))
     assert result.message == message
+
+
+def test_encode_writes_match_after_the_entity_type() -> None:
+    message = FilterMessage(filters=[EventFilter(entity_type=P, operations=[C], match={"pool_id": ["p1"]})])
+    assert message.encode() == (
+        b'{"filters":[{"operations":["create"],"entity-type":"pool","match":{"pool_id":["p1"]}}]}'
+    )

@@ -12,6 +12,7 @@ import pytest
 
 from pygarm.events.logstream import LogBroadcaster, LogLine, serving_log_stream
 from pygarm.events.mailbox import CloseCause, Mailbox
+from tests.waiting import until
 
 
 @pytest.fixture
@@ -162,4 +163,27 @@ async def test_closing_a_slow_subscriber_is_logged_for_the_operator(
         await asyncio.sleep(0)  # the warning is scheduled with call_soon: one turn of the loop
     assert [r.getMessage() for r in caplog.records if r.name == "pygarm.events.logstream"] == [
         "closed 1 slow log stream subscriber(s)"
+    ]
+
+
+async def test_an_inbox_overflow_is_logged_with_the_number_of_subscribers_closed(
+    logger: logging.Logger, caplog: pytest.LogCaptureFixture
+) -> None:
+    broadcaster = attach(logger, inbox_limit=2, queue_limit=100)
+    subscribers = [broadcaster.subscribe() for _ in range(3)]
+
+    def work() -> None:
+        for i in range(5):
+            logger.info("line %d", i)
+
+    with caplog.at_level(logging.WARNING, logger="pygarm.events.logstream"):
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join(timeout=5)  # blocking the loop on purpose: no flush can run meanwhile
+        assert not thread.is_alive()
+        await until(lambda: broadcaster.subscriber_count == 0, "the subscribers to be closed")
+        await until(lambda: any(r.name == "pygarm.events.logstream" for r in caplog.records), "the warning")
+    assert [s.cause for s in subscribers] == [CloseCause.SLOW_CONSUMER] * 3
+    assert [r.getMessage() for r in caplog.records if r.name == "pygarm.events.logstream"] == [
+        "log stream inbox overflowed; closed 3 subscriber(s)"
     ]

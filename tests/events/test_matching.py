@@ -155,3 +155,29 @@ async def test_a_full_queue_closes_a_conditional_subscriber_as_slow() -> None:
     hub.publish([instance(seq, "a") for seq in range(1, 4)])
     assert subscription.closed and subscription.cause is not None
     assert subscription.cause.value == "slow consumer"
+
+
+async def test_the_hub_delivers_only_changes_matching_every_field_of_a_condition() -> None:
+    """The index finds a subscriber by one field's value; the other fields must still match."""
+    hub = Hub(FakeLog().read_changes_after, 0, poll_interval=None)
+    subscription = hub.subscribe()
+    subscription.set_filter(
+        decoded('{"filters":[{"entity-type":"instance","match":{"pool_id":"p","status":"running"}}]}').filter
+    )
+    hub.publish([instance(1, "p", "failed"), instance(2, "q", "running"), instance(3, "p", "running")])
+    assert [d.change.seq for d in subscription.items] == [3]
+
+
+@pytest.mark.parametrize(
+    ("literal", "payload", "selected"),
+    [
+        ("1E3", 1000, True),
+        ("1e3", 1000, True),
+        ("1000.0", 1000, True),
+        ("9007199254740993", 9007199254740993, True),  # 2**53 + 1: compared as an integer, exactly
+        ("9007199254740993", 9007199254740992, False),
+    ],
+)
+def test_number_literals_compare_by_their_exact_value(literal: str, payload: int, selected: bool) -> None:
+    compiled = decoded(f'{{"filters":[{{"entity-type":"pool","match":{{"agent_id":{literal}}}}}]}}').filter
+    assert accepts_payload(compiled, {"agent_id": payload}) is selected

@@ -3,10 +3,12 @@ GARM's numbers pinned and the invariants property-tested."""
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -289,3 +291,13 @@ def test_bootstrap_timeout_is_the_pools_minutes_with_zero_read_as_twenty() -> No
     assert bootstrap_timeout(45) == 45 * MINUTE
     assert bootstrap_timeout(-5) == timedelta(0)
     assert bootstrap_timeout(STORED_INT_MAX + 1) == STORED_INT_MAX * MINUTE
+
+
+def test_an_out_of_range_bootstrap_timeout_is_reported_by_its_field_name(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="pygarm.runner.pool.stored"):
+        assert bootstrap_timeout(-7331) == timedelta(0)
+    assert [r.getMessage() for r in caplog.records if r.name == "pygarm.runner.pool.stored"] == [
+        "stored runner_bootstrap_timeout -7331 is out of range; using 0"
+    ]

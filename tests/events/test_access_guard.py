@@ -172,3 +172,16 @@ async def test_stop_ends_the_watch() -> None:
     Changes(hub).user("alice")
     await asyncio.sleep(0)  # a running guard would pick the change up now
     assert mailbox.cause is None
+
+
+async def test_unregistering_an_unknown_connection_of_a_known_user_changes_nothing() -> None:
+    hub = Hub(FakeLog().read_changes_after, 0, poll_interval=None)
+    guard = AccessGuard(hub, Validity())
+    kept, stranger = Mailbox[object](10), Mailbox[object](10)
+    guard.register("alice", 1, kept)
+    guard.unregister("alice", stranger)
+    await _started(guard, hub)
+    Changes(hub).user("alice")
+    await until(lambda: kept.cause is not None, "alice's connection to close")
+    assert stranger.cause is None
+    await guard.stop()

@@ -187,3 +187,17 @@ async def test_an_inbox_overflow_is_logged_with_the_number_of_subscribers_closed
     assert [r.getMessage() for r in caplog.records if r.name == "pygarm.events.logstream"] == [
         "log stream inbox overflowed; closed 3 subscriber(s)"
     ]
+
+
+async def test_after_stop_a_new_subscriber_gets_nothing(logger: logging.Logger) -> None:
+    """Stopped, the broadcaster delivers nothing more, from the loop's thread or another."""
+    broadcaster = attach(logger)
+    broadcaster.stop()
+    late = broadcaster.subscribe()
+    logger.info("after stop")
+    thread = threading.Thread(target=logger.info, args=("from a thread",))
+    thread.start()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    await asyncio.sleep(0)  # a flush scheduled by the thread would run now
+    assert texts(late) == []

@@ -11,7 +11,7 @@ import pytest
 from pygarm.events.change import Change, EntityType, Operation
 from pygarm.events.filters import Decoded, InvalidFilter, decode_filter
 from pygarm.events.hub import Hub
-from pygarm.events.matching import StreamFilter
+from pygarm.events.matching import StreamFilter, accepts
 from tests.events.helpers import FakeLog
 
 INST, P = EntityType.INSTANCE, EntityType.POOL
@@ -181,3 +181,14 @@ async def test_the_hub_delivers_only_changes_matching_every_field_of_a_condition
 def test_number_literals_compare_by_their_exact_value(literal: str, payload: int, selected: bool) -> None:
     compiled = decoded(f'{{"filters":[{{"entity-type":"pool","match":{{"agent_id":{literal}}}}}]}}').filter
     assert accepts_payload(compiled, {"agent_id": payload}) is selected
+
+
+def test_a_condition_with_no_values_leaves_the_other_filters_in_force() -> None:
+    compiled = decoded(
+        '{"filters":[{"entity-type":"instance","match":{"status":[]}},'
+        '{"entity-type":"pool","operations":["update"]},'
+        '{"entity-type":"instance","operations":["update"],"match":{"pool_id":"p1"}}]}'
+    ).filter
+    assert accepts(compiled, P, U, b'{"id":"x"}')
+    assert accepts(compiled, INST, U, instance(1, "p1").payload)
+    assert not accepts(compiled, INST, U, instance(2, "p2").payload)

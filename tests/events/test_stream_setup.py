@@ -224,3 +224,8 @@ async def test_a_field_filter_keeps_only_the_matching_entities() -> None:
         '{"entity-type":"instance","operation":"snapshot","payload":{"id":"i1","pool_id":"p1"},"seq":3}',
         '{"control":"snapshot-end","seq":3}',
     ]
+
+
+async def test_a_bookmark_on_an_empty_log_is_at_seq_zero() -> None:
+    hub = hub_at(0)
+    assert await Bookmarks(0.01, hub).idle(hub.subscribe()) == '{"control":"bookmark","seq":0}'

@@ -50,6 +50,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from pygarm.testing.prompt_stop import PromptStopServer
+
 LOOPBACK = "127.0.0.1"
 API_PREFIX = "/api/v3"
 DEFAULT_PAT = "ghp_fake"
@@ -452,7 +454,7 @@ class FakeGithubServer:
             ssl_certfile=ssl_certfile,
             ssl_keyfile=ssl_keyfile,
         )
-        self._server = uvicorn.Server(config)
+        self._server = PromptStopServer(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
         )
@@ -467,7 +469,7 @@ class FakeGithubServer:
         return self
 
     def stop(self) -> None:
-        self._server.should_exit = True
+        self._server.request_exit()
         self._thread.join(SERVER_START_TIMEOUT)
         self._socket.close()
 

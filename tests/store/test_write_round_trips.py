@@ -17,7 +17,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from psycopg import pq
-from sqlalchemy import select, text, update
+from sqlalchemy import Connection, select, text, update
 from sqlalchemy.exc import ProgrammingError
 
 from pygarm.api.app import create_app
@@ -87,7 +87,8 @@ async def test_a_write_is_one_transaction_even_though_begin_travels_with_its_fir
     a write that fails after its first statement must still leave nothing behind, and a write whose
     first statement fails must not disturb the next one."""
     entity = await create_entity(admin_client, REPO_KIND, await create_credentials(admin_client))
-    pool_id = (await create_pool(admin_client, REPO_KIND, entity["id"]))["id"]
+    pool = await create_pool(admin_client, REPO_KIND, entity["id"])
+    pool_id = pool["id"]
     db = store_of(app).db
 
     def update_then_fail(tx: WriteTx) -> None:
@@ -97,16 +98,25 @@ async def test_a_write_is_one_transaction_even_though_begin_travels_with_its_fir
     def fail_first(tx: WriteTx) -> None:
         tx.conn.execute(text("SELECT * FROM no_such_table"))
 
+    def stream_then_fail(tx: WriteTx) -> None:  # a server-side cursor as the first statement
+        query = select(pools.c.image).where(pools.c.id == pool_id).execution_options(stream_results=True)
+        assert len(tx.conn.execute(query).all()) == 1
+        update_then_fail(tx)
+
     with pytest.raises(RuntimeError):
         await db.write(update_then_fail)
+    with pytest.raises(RuntimeError):
+        await db.write(stream_then_fail)
     with pytest.raises(ProgrammingError):
         await db.write(fail_first)
+
+    def image(conn: Connection) -> list[str]:
+        return [row.image for row in conn.execute(select(pools.c.image).where(pools.c.id == pool_id))]
+
+    assert await db.read(image) == [pool["image"]]
     response = await admin_client.put(f"/api/v1/pools/{pool_id}", json={"image": "committed"})
     assert response.status_code == 200
-    images = await db.read(
-        lambda conn: conn.execute(select(pools.c.image).where(pools.c.id == pool_id)).all()
-    )
-    assert [row.image for row in images] == ["committed"]
+    assert await db.read(image) == ["committed"]
 
     def in_transaction(tx: WriteTx) -> tuple[str, str]:
         row = tx.conn.execute(

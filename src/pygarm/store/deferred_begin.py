@@ -55,9 +55,7 @@ class DeferredBeginCursor(psycopg.Cursor[Any]):
             super().execute(query, params, prepare=prepare, binary=binary)
         return self
 
-    def executemany(
-        self, query: Query, params_seq: Iterable[Params], *, returning: bool = False
-    ) -> None:
+    def executemany(self, query: Query, params_seq: Iterable[Params], *, returning: bool = False) -> None:
         conn = self.connection
         if not _send_begin_with(conn):
             super().executemany(query, params_seq, returning=returning)
@@ -68,12 +66,32 @@ class DeferredBeginCursor(psycopg.Cursor[Any]):
             super().executemany(query, params_seq, returning=returning)
 
 
+class DeferredBeginServerCursor(psycopg.ServerCursor[Any]):
+    """A named (server-side) cursor needs its transaction before ``DECLARE``: a pending ``BEGIN`` is
+    sent first, on its own (no store code uses these today; this keeps them correct if one does)."""
+
+    def execute(  # type: ignore[override]
+        self,
+        query: QueryNoTemplate,
+        params: Params | None = None,
+        *,
+        binary: bool | None = None,
+        **kwargs: Any,
+    ) -> DeferredBeginServerCursor:
+        if _send_begin_with(self.connection):
+            with psycopg.Cursor(self.connection) as begin:
+                begin.execute("BEGIN")
+        super().execute(query, params, binary=binary, **kwargs)
+        return self
+
+
 @contextmanager
 def deferred_begin(dbapi_connection: psycopg.Connection[Any]) -> Iterator[None]:
     """Around one writer transaction on an idle connection: ``BEGIN`` goes with its first statement."""
     if not dbapi_connection.autocommit:
         dbapi_connection.autocommit = True
         dbapi_connection.cursor_factory = DeferredBeginCursor
+        dbapi_connection.server_cursor_factory = DeferredBeginServerCursor
     _PENDING.add(dbapi_connection)
     try:
         yield
@@ -89,3 +107,4 @@ def restore(dbapi_connection: Any) -> None:
     if dbapi_connection.autocommit and idle:
         dbapi_connection.autocommit = False
         dbapi_connection.cursor_factory = psycopg.Cursor
+        dbapi_connection.server_cursor_factory = psycopg.ServerCursor

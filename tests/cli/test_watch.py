@@ -26,6 +26,7 @@ from tests.cli.test_events_cli import Process, pygarm_events
 from tests.cli.test_nouns import WEBHOOK_SECRET, add_pat_credentials
 from tests.client.test_events_live import endpoint_churn
 from tests.live import LiveServer
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -155,8 +156,19 @@ class FakeMirror:
     def __init__(self) -> None:
         self.state: dict[str, dict[str, Any]] = {"instance": {}}
         self.seq: int | None = 1
-        self.error: Exception | None = None
+        self._error: Exception | None = None
+        self.error_reads = 0
         self.callbacks: list[Any] = []
+
+    @property
+    def error(self) -> Exception | None:
+        """``_live`` reads this once per pass of its loop: the reads count the passes."""
+        self.error_reads += 1
+        return self._error
+
+    @error.setter
+    def error(self, error: Exception | None) -> None:
+        self._error = error
 
     def on_change(self, callback: Any) -> Any:
         self.callbacks.append(callback)
@@ -181,14 +193,15 @@ def test_live_table_is_redrawn_after_a_change(capsys: pytest.CaptureFixture[str]
 
     thread = threading.Thread(target=run)
     thread.start()
+    wait_until(lambda: mirror.error_reads > 0, "the live table's first pass")
     mirror.change(Instance(name="late-runner", status="running", pool_id="p"), seq=9)
-    out = ""
-    deadline = time.monotonic() + 10
-    while "late-runner" not in out and time.monotonic() < deadline and thread.is_alive():
-        out += capsys.readouterr().out  # the table is redrawn within a refresh period
-        time.sleep(0.05)
+    # Two more passes: the one the change woke (it redraws the table) has ended. Off a terminal, rich
+    # prints the table only when the view stops, so the output cannot be watched for the redraw (the
+    # test used to wait 10 s for it in vain); what it prints then is the table as last redrawn.
+    changed_at = mirror.error_reads
+    wait_until(lambda: mirror.error_reads >= changed_at + 2, "the live table's pass after the change")
     mirror.error = RuntimeError("stop")
     thread.join(timeout=10)
-    out += capsys.readouterr().out
+    out = capsys.readouterr().out
     assert [str(exc) for exc in failures] == ["stop"]
     assert "late-runner" in out and "runners (1) seq 9" in out

@@ -150,6 +150,7 @@ def test_default_config_has_random_secrets_and_private_permissions(tmp_path: Pat
     assert stat.S_IMODE(first.path.stat().st_mode) == 0o600
 
 
+@pytest.mark.slow  # a pygarm process
 def test_serve_with_an_invalid_config_exits_2_with_one_line(tmp_path: Path) -> None:
     path = write(tmp_path, GARM_CONFIG.replace("port = 9997", "port = 0"))
     result = subprocess.run(
@@ -169,6 +170,7 @@ def _port_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
+@pytest.mark.slow  # a pygarm process
 def test_serve_without_config_creates_one_and_starts(tmp_path: Path) -> None:
     """`pygarm serve` alone: a config in the data directory, SQLite, 127.0.0.1:9997."""
     assert _port_free(9997), "something else listens on 127.0.0.1:9997"

@@ -132,6 +132,7 @@ def test_events_snapshot_then_snapshot_end(logged_in: LiveServer) -> None:
 MIRROR_EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "state_mirror.py"
 
 
+@pytest.mark.slow  # a process
 def test_state_mirror_example_without_a_profile_says_so_in_one_line(home: Path) -> None:
     result = subprocess.run(
         [sys.executable, str(MIRROR_EXAMPLE)], capture_output=True, text=True, timeout=60, check=False

@@ -30,6 +30,9 @@ from tests.waiting import until
 WRITES_PER_SERVER = 30
 
 
+pytestmark = pytest.mark.slow  # two live servers each
+
+
 @pytest.fixture(params=["postgresql"])
 def backend(request: pytest.FixtureRequest) -> str:
     """Only PostgreSQL: SQLite is a single-process database."""

@@ -52,6 +52,7 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return first & 0x0F, await reader.readexactly(length)
 
 
+@pytest.mark.slow  # a live server
 async def test_a_client_that_never_answers_pings_is_closed_1000_after_the_pong_wait(
     quick_keepalive: tuple[Any, str],
 ) -> None:
@@ -84,6 +85,7 @@ async def test_a_client_that_never_answers_pings_is_closed_1000_after_the_pong_w
     writer.close()
 
 
+@pytest.mark.slow  # a live server
 async def test_a_client_that_answers_pings_stays_connected(quick_keepalive: tuple[Any, str]) -> None:
     live, token = quick_keepalive
     async with connect(

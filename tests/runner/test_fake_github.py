@@ -104,6 +104,7 @@ def test_enterprise_has_no_hooks_and_repos_no_runner_groups(fake_github: FakeGit
         assert http.get("api/v3/enterprises/acme/actions/runner-groups").status_code == 200
 
 
+@pytest.mark.slow  # a process
 @pytest.mark.timeout(30)
 def test_runs_by_hand_as_a_module(tmp_path: Path) -> None:
     """``python -m pygarm.testing.fake_github --port N`` serves until stopped (docs/testing.md)."""

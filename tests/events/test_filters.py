@@ -226,6 +226,11 @@ VALID = [
         id="a slice that grows again shows the elements written earlier",
     ),
     pytest.param(
+        '{"filters":[{"entity-type":"pool"},{"entity-type":"job"}],"filters":[{"entity-type":"user"}]}',
+        pairs(EntityType.USER),
+        id="a shorter repeated slice hides the elements past its length",
+    ),
+    pytest.param(
         '{"filters":[{"entity-type":"pool"},{"entity-type":"job"}],"filters":[],"filters":[null,null]}',
         None,
         id="an empty array starts a fresh slice",

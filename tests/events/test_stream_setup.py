@@ -12,7 +12,13 @@ import orjson
 import pytest
 
 from pygarm.events.change import EntityType, Operation
-from pygarm.events.extensions import Control, Replay, StreamOptions
+from pygarm.events.extensions import (
+    Control,
+    InvalidStreamOptions,
+    Replay,
+    StreamOptions,
+    parse_stream_options,
+)
 from pygarm.events.filters import Decoded, decode_filter
 from pygarm.events.hub import Hub, Subscription
 from pygarm.events.mailbox import CloseCause
@@ -229,3 +235,46 @@ async def test_a_field_filter_keeps_only_the_matching_entities() -> None:
 async def test_a_bookmark_on_an_empty_log_is_at_seq_zero() -> None:
     hub = hub_at(0)
     assert await Bookmarks(0.01, hub).idle(hub.subscribe()) == '{"control":"bookmark","seq":0}'
+
+
+# --- parse_stream_options ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "options"),
+    [
+        ({}, StreamOptions()),
+        ({"seq": "true"}, StreamOptions(with_seq=True)),
+        ({"seq": " TRUE "}, StreamOptions(with_seq=True)),
+        ({"seq": "0", "ack": "off", "snapshot": "no"}, StreamOptions()),
+        ({"ack": "1"}, StreamOptions(with_seq=True, ack=True)),
+        ({"snapshot": "yes"}, StreamOptions(with_seq=True, snapshot=True)),
+        ({"since": "0"}, StreamOptions(with_seq=True, since=0)),
+        ({"since": "42", "ack": "t"}, StreamOptions(with_seq=True, since=42, ack=True)),
+        ({"bookmark": "0.05"}, StreamOptions(with_seq=True, bookmark=0.05)),
+        ({"bookmark": "86400"}, StreamOptions(with_seq=True, bookmark=86400.0)),
+    ],
+)
+def test_stream_options_from_the_query(query: dict[str, str], options: StreamOptions) -> None:
+    assert parse_stream_options(query) == options
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({"seq": "maybe"}, "seq must be true or false"),
+        ({"ack": "2"}, "ack must be true or false"),
+        ({"snapshot": "y"}, "snapshot must be true or false"),
+        ({"since": "-1"}, "since must be a non-negative integer"),
+        ({"since": "1.5"}, "since must be a non-negative integer"),
+        ({"since": ""}, "since must be a non-negative integer"),
+        ({"bookmark": "0.04"}, "bookmark must be a number of seconds from 0.05 to 86400"),
+        ({"bookmark": "86400.5"}, "bookmark must be a number of seconds from 0.05 to 86400"),
+        ({"bookmark": "soon"}, "bookmark must be a number of seconds from 0.05 to 86400"),
+        ({"snapshot": "true", "since": "3"}, "snapshot and since exclude each other"),
+    ],
+)
+def test_malformed_stream_options_are_refused_with_their_reason(query: dict[str, str], message: str) -> None:
+    with pytest.raises(InvalidStreamOptions) as refused:
+        parse_stream_options(query)
+    assert str(refused.value) == message

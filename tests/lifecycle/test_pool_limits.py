@@ -94,3 +94,20 @@ async def test_queued_job_at_a_pool_with_room_gets_one_runner(
     assert await _count(manager, pool["id"]) == 2
     [job] = await manager.core.store.list_all_jobs()
     assert job.locked_by == repo["id"]
+
+
+async def test_every_failed_create_of_a_pool_is_retried_in_one_pass(
+    garm: Garm, registry: PoolManagerRegistry
+) -> None:
+    """Two failed creates, one retry pass: each goes back to ``pending_create`` with its next attempt
+    (each under the lock of its own name)."""
+    repo = await setup_running_repo(garm)
+    pool = await garm.create_pool(repo["id"], max_runners=2, min_idle_runners=2)
+    manager = await _manager(registry, repo["id"])
+    await _fill(manager, pool["id"], 2)
+    store = manager.core.store
+    for record in await store.list_instance_records(pool_id=pool["id"]):
+        await store.update_instance(record.instance.name, UpdateInstanceParams(status="error"))
+    await creation.retry_failed_instances(manager.core)
+    records = await store.list_instance_records(pool_id=pool["id"])
+    assert [(r.instance.status, r.create_attempt) for r in records] == [("pending_create", 1)] * 2

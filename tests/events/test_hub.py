@@ -60,6 +60,7 @@ async def test_delivery_carries_the_frame_as_text() -> None:
     assert delivery.change is change
     assert delivery.text == change.frame.decode()
     assert delivery.text.startswith('{"entity-type":"repository","operation":"create","payload":{')
+    assert delivery.seq_text == delivery.text[:-1] + ',"seq":1}'  # ?seq=true: seq as the last key
 
 
 async def test_nothing_is_delivered_before_a_filter() -> None:

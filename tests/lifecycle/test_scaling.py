@@ -301,3 +301,9 @@ def test_an_out_of_range_bootstrap_timeout_is_reported_by_its_field_name(
     assert [r.getMessage() for r in caplog.records if r.name == "pygarm.runner.pool.stored"] == [
         "stored runner_bootstrap_timeout -7331 is out of range; using 0"
     ]
+
+
+def test_a_surplus_of_one_idle_runner_is_removed() -> None:
+    assert scale_down_count(3, 2) == 1
+    assert scale_down_count(2, 2) == 0
+    assert scale_down_count(4, 1) == 2

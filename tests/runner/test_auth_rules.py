@@ -301,3 +301,10 @@ async def test_change_password_requires_a_strong_one_and_stores_its_hash() -> No
     assert users.by_id["u1"].password_hash == "old"
     await auth_.change_password("u1", STRONG)
     assert check_password_sync(STRONG, users.by_id["u1"].password_hash)
+
+
+async def test_successful_logins_do_not_use_up_the_address_limit() -> None:
+    ada = UserCredentials(ADA, hash_password_sync(STRONG), 0)
+    auth_ = authenticator(ada, limiter=LoginLimiter(LoginLimits(per_username=2, per_address=2)))
+    for _ in range(4):
+        claims_of(await auth_.login("ada", STRONG, address="192.0.2.7"))

@@ -13,7 +13,13 @@ from typing import Any
 import jwt
 import pytest
 
-from pygarm.errors import BadRequestError, ConflictError, NotFoundError, UnauthorizedError
+from pygarm.errors import (
+    BadRequestError,
+    ConflictError,
+    NotFoundError,
+    TooManyRequestsError,
+    UnauthorizedError,
+)
 from pygarm.params.models import User
 from pygarm.runner import auth
 from pygarm.runner.auth import (
@@ -308,3 +314,21 @@ async def test_successful_logins_do_not_use_up_the_address_limit() -> None:
     auth_ = authenticator(ada, limiter=LoginLimiter(LoginLimits(per_username=2, per_address=2)))
     for _ in range(4):
         claims_of(await auth_.login("ada", STRONG, address="192.0.2.7"))
+
+
+async def test_the_limiter_given_is_the_one_applied() -> None:
+    ada = UserCredentials(ADA, hash_password_sync(STRONG), 0)
+    auth_ = authenticator(ada, limiter=LoginLimiter(LoginLimits(per_username=1, per_address=100)))
+    with pytest.raises(UnauthorizedError):
+        await auth_.login("ada", "wrong")
+    with pytest.raises(TooManyRequestsError):
+        await auth_.login("ada", STRONG)
+
+
+async def test_an_empty_name_or_password_is_refused_before_it_counts_as_an_attempt() -> None:
+    ada = UserCredentials(ADA, hash_password_sync(STRONG), 0)
+    auth_ = authenticator(ada, limiter=LoginLimiter(LoginLimits(per_username=1, per_address=1)))
+    for name, password in (("ada", ""), ("", STRONG)):
+        with pytest.raises(UnauthorizedError):
+            await auth_.login(name, password, address="a")
+    claims_of(await auth_.login("ada", STRONG, address="a"))

@@ -8,6 +8,12 @@ therefore puts :meth:`FramesProtocol.write_frames` into the connection's ASGI sc
 :data:`FRAMES_EXTENSION`; the events writer (``api/ws_serve.py``) hands it the frames of everything queued
 at one wake-up, joined, in one transport write.
 
+Writing without waking the writer: the protocol also puts :meth:`FramesProtocol.write_now` into the scope
+under :data:`DIRECT_EXTENSION`. While a connection's writer is parked on an empty queue, it lets the hub
+hand each change's frame straight to that method (``Subscription.direct``, ``api/ws_serve.py``): a change
+then costs a subscriber one transport write and no task wake-up. ``write_now`` refuses (and the change is
+queued for the writer as before) when the transport is paused, closing or past its close frame.
+
 What does not change: one writer per connection sends everything in queue order (data, error text, close),
 the write waits while the transport is paused (uvicorn's ``writable`` flow control, so a peer that stops
 reading fills its bounded queue and gets the 4000 close as before), and control frames (pings, pongs,
@@ -28,7 +34,12 @@ from pygarm.api.ws_keepalive import GarmWebSocketProtocol
 FRAMES_EXTENSION: Final = "pygarm.frames"
 """ASGI scope extension: an ``async (bytes) -> None`` that writes ready-made frames to the socket."""
 
+DIRECT_EXTENSION: Final = "pygarm.frames.now"
+"""ASGI scope extension: a ``(bytes) -> bool`` that writes ready-made frames at once if the transport takes
+them without waiting (not paused, not closing), and otherwise writes nothing and returns False."""
+
 WriteFrames = Callable[[bytes], Awaitable[None]]
+WriteNow = Callable[[bytes], bool]
 
 _CACHE_LIMIT: Final = 4096
 _frames: dict[str, bytes] = {}
@@ -69,17 +80,38 @@ def frame_writer(scope: Any) -> WriteFrames | None:
     return writer
 
 
+def frame_writer_now(scope: Any) -> WriteNow | None:
+    extensions = scope.get("extensions") or {}
+    writer: WriteNow | None = extensions.get(DIRECT_EXTENSION)
+    return writer
+
+
 class FramesProtocol(GarmWebSocketProtocol):
-    """Adds :meth:`write_frames` to the scope of every accepted connection."""
+    """Adds :meth:`write_frames` and :meth:`write_now` to the scope of every accepted connection."""
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None:
-            scope["extensions"][FRAMES_EXTENSION] = self.write_frames
+            extensions = scope["extensions"]
+            extensions[FRAMES_EXTENSION] = self.write_frames
+            extensions[DIRECT_EXTENSION] = self.write_now
 
     async def write_frames(self, data: bytes) -> None:
         await self.writable.wait()  # paused while the transport's buffer is above its high-water mark
         if self.disconnected or self.close_sent or self.transport.is_closing():
             raise WebSocketDisconnect(1006)
         self.transport.write(data)
+
+    def write_now(self, data: bytes) -> bool:
+        """Write at once when that needs no wait; False (nothing written) when the transport is paused,
+        closing, or the connection is past its close frame: the caller then queues for the writer."""
+        if (
+            self.writable.is_set()
+            and not self.close_sent
+            and not self.disconnected
+            and not self.transport.is_closing()
+        ):
+            self.transport.write(data)
+            return True
+        return False

@@ -21,7 +21,11 @@ Frames: the hub decodes each change's frame to ``str`` once; the ASGI ``text`` k
 send a TEXT frame (uvicorn encodes it back into the frame buffer; ``bytes`` would send BINARY, unlike GARM).
 Where the server offers :data:`~pygarm.api.ws_frames.FRAMES_EXTENSION` (pygarm's own uvicorn protocol),
 deliveries skip ASGI: each change's text frame is built once for all subscribers and everything queued at
-one wake-up is written at once (``api/ws_frames.py``).
+one wake-up is written at once (``api/ws_frames.py``). While the writer is parked on an empty queue (and
+no snapshot floor or bookmark timer needs it to see each delivery), it leaves the hub a
+:attr:`~pygarm.events.hub.Subscription.direct` write: the hub writes the frame to the transport itself,
+without waking this task, unless the transport is paused or closing; then the delivery is queued and the
+writer, woken, sends it and everything after it in order, under the write deadline as before.
 """
 
 from __future__ import annotations
@@ -36,9 +40,9 @@ from typing import Any, Final
 from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from pygarm.api.ws_frames import frame_of, frame_writer
+from pygarm.api.ws_frames import WriteNow, frame_of, frame_writer, frame_writer_now
 from pygarm.events.extensions import Backlog, ResumeUnavailable
-from pygarm.events.hub import Delivery, Hub
+from pygarm.events.hub import Delivery, DirectWrite, Hub, Subscription
 from pygarm.events.logstream import LogBroadcaster
 from pygarm.events.mailbox import CloseCause, Mailbox
 from pygarm.events.session import Close, SetFilter, WebsocketSession
@@ -82,6 +86,7 @@ async def serve(
     expiry = loop.call_later(_seconds_until(expires_at), _expire, session, mailbox)
     send = websocket.send
     write = frame_writer(websocket.scope)  # ready-made frame bytes, where the server offers it
+    direct = _direct_write(websocket.scope, mailbox, render) if write is not None else None
     floor = 0  # after a snapshot at S: deliveries queued meanwhile with seq <= S are in it already
     carry: Any = None  # an item popped while batching that is not a delivery: it goes next
     try:
@@ -98,7 +103,13 @@ async def serve(
                         break
                     deadline.reschedule(None)
                     if bookmarks is None or not bookmarks.active:
-                        await mailbox.park()
+                        if direct is not None and not floor:
+                            subscription = direct[0]
+                            subscription.direct = direct[1]  # the hub writes while this task sleeps
+                            await mailbox.park()
+                            subscription.direct = None
+                        else:
+                            await mailbox.park()
                     else:
                         text = await bookmarks.idle(mailbox)
                         if text is not None:
@@ -170,6 +181,31 @@ async def serve(
         await asyncio.wait([reader])
         if open_sockets is not None:
             open_sockets.closed()
+
+
+def _direct_write(
+    scope: Any, mailbox: Mailbox[Any], render: Callable[[Any], str] | None
+) -> tuple[Subscription, DirectWrite] | None:
+    """The hub subscription and the write the hub may call while the writer is parked, if the server
+    offers writes without waiting (``api/ws_frames.py``)."""
+    write_now = frame_writer_now(scope)
+    if write_now is None or not isinstance(mailbox, Subscription):
+        return None
+    return mailbox, _writing_now(write_now, render)
+
+
+def _writing_now(write_now: WriteNow, render: Callable[[Any], str] | None) -> DirectWrite:
+    if render is None:
+
+        def plain(delivery: Delivery) -> bool:
+            return write_now(frame_of(delivery.text))
+
+        return plain
+
+    def rendered(delivery: Delivery) -> bool:
+        return write_now(frame_of(render(delivery)))
+
+    return rendered
 
 
 async def _send_backlog(

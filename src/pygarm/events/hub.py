@@ -3,8 +3,9 @@
 Where GARM fans out with one goroutine per consumer per event and drops what does not fit within a
 second (docs/garm-protocol.md#garms-delivery), the hub keeps, per subscriber, a compiled filter and a bounded
 :class:`~pygarm.events.mailbox.Mailbox` drained by that subscriber's single writer. Dispatching a change
-builds its :class:`Delivery` once and then, per subscriber, does one set lookup and one deque append and
-resolves the writer's waiter if it is parked: no task, timer or encoding per subscriber per event.
+builds its :class:`Delivery` once and then, per subscriber, either writes it to the socket at once (the
+subscriber's writer is parked and left a :attr:`Subscription.direct` write) or does one deque append and
+resolves the writer's waiter: no task, timer or encoding per subscriber per event.
 
 Ordering and gaps
 -----------------
@@ -78,14 +79,23 @@ class Delivery:
         return self._seq_text
 
 
+DirectWrite = Callable[[Delivery], bool]
+"""Writes a delivery to the subscriber's socket at once; False when it cannot (nothing was written)."""
+
+
 class Subscription(Mailbox[Delivery]):
     """One subscriber: its filter, its bounded queue and where in the log it started.
 
     The owner's writer consumes it like any :class:`Mailbox`; :meth:`set_filter` may be called at any
     time and applies to the next dispatched change. :meth:`close` detaches it from the hub.
+
+    ``direct``: while its writer is parked, the writer may leave a :data:`DirectWrite` here. The hub then
+    hands a delivery to it instead of queueing it and waking the writer, as long as the queue is empty
+    (so nothing queued is overtaken); when it returns False (the socket is paused or closing) the delivery
+    is queued as usual and the writer takes over. The writer clears it when it wakes.
     """
 
-    __slots__ = ("_hub", "match", "name", "start_seq")
+    __slots__ = ("_hub", "direct", "match", "name", "start_seq")
 
     def __init__(self, hub: Hub, name: str, limit: int, start_seq: int) -> None:
         super().__init__(limit)
@@ -93,6 +103,7 @@ class Subscription(Mailbox[Delivery]):
         self.name = name
         self.start_seq = start_seq
         self.match: CompiledFilter = NOTHING
+        self.direct: DirectWrite | None = None
 
     def set_filter(self, compiled: CompiledFilter) -> None:
         """Replace (never merge) the filter; an empty one stops deliveries without closing."""
@@ -100,7 +111,17 @@ class Subscription(Mailbox[Delivery]):
         if self._hub is not None:
             self._hub._index.set(self, compiled)
 
+    def deliver(self, delivery: Delivery) -> bool:
+        """:meth:`offer` for the hub's deliveries: written at once through :attr:`direct` when the
+        writer is parked with an empty queue and the socket takes it, queued otherwise."""
+        if self.cause is None and not self.items:
+            direct = self.direct
+            if direct is not None and direct(delivery):
+                return True
+        return self.offer(delivery)
+
     def close(self, cause: CloseCause = CloseCause.CLOSED) -> bool:
+        self.direct = None
         closed_now = super().close(cause)
         self.match = NOTHING  # a dispatch already iterating over this subscription now skips it
         hub, self._hub = self._hub, None
@@ -218,12 +239,17 @@ class Hub:
             if subscription.cause is not None:  # closed during this dispatch
                 delivered -= 1
                 continue
-            # Mailbox.offer, inlined: this loop is the per-subscriber cost of every change.
+            # Subscription.deliver, inlined: this loop is the per-subscriber cost of every change.
             items = subscription.items
-            if len(items) >= subscription.limit:
-                self._close_slow(subscription, len(items), change.seq)
-                delivered -= 1
-                continue
+            if items:
+                if len(items) >= subscription.limit:
+                    self._close_slow(subscription, len(items), change.seq)
+                    delivered -= 1
+                    continue
+            else:
+                direct = subscription.direct
+                if direct is not None and direct(delivery):
+                    continue
             items.append(delivery)
             waiter = subscription.waiter
             if waiter is not None:
@@ -237,7 +263,7 @@ class Hub:
                 if len(subscription.items) >= subscription.limit:
                     self._close_slow(subscription, len(subscription.items), change.seq)
                     continue
-                if subscription.offer(delivery):
+                if subscription.deliver(delivery):
                     delivered += 1
         self._counted(started, delivered)
 

@@ -30,6 +30,7 @@ from typing import Any, Final
 from starlette.websockets import WebSocketDisconnect
 
 from pygarm.api.ws_keepalive import GarmWebSocketProtocol
+from pygarm.api.ws_light import Flag, InboundQueue
 
 FRAMES_EXTENSION: Final = "pygarm.frames"
 """ASGI scope extension: an ``async (bytes) -> None`` that writes ready-made frames to the socket."""
@@ -87,7 +88,24 @@ def frame_writer_now(scope: Any) -> WriteNow | None:
 
 
 class FramesProtocol(GarmWebSocketProtocol):
-    """Adds :meth:`write_frames` and :meth:`write_now` to the scope of every accepted connection."""
+    """Adds :meth:`write_frames` and :meth:`write_now` to the scope of every accepted connection.
+
+    Per connection it also keeps less: the inbound queue and the flow-control flag are
+    ``api/ws_light.py``'s (no deques), and once the handshake is answered the request's and the response's
+    header lists are emptied (the websockets parser keeps the request for the connection's life; nothing
+    reads them after the 101; the ASGI scope has its own copy).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = InboundQueue()  # type: ignore[assignment]  # the subset of asyncio.Queue used here
+        self.writable = Flag(True)  # type: ignore[assignment]  # the subset of asyncio.Event used here
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            self.request.headers.clear()
+            self.response.headers.clear()
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)

@@ -24,11 +24,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
-from bench.lightclient import RawHTTP, RawWebSocket
+from bench.lightclient import FrameSubscriber, RawHTTP, RawWebSocket
 from bench.server import BenchServer, bench_server, free_port
 
 IMAGE_NUMBER = re.compile(rb'"image":"img-(\d+)"')
@@ -47,6 +47,7 @@ class Subscriber:
     received: list[int] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     out_of_order: int = 0
+    closed: str = ""
 
 
 async def subscribe(server: BenchServer, count: int) -> list[Subscriber]:
@@ -64,7 +65,11 @@ async def receive(subscriber: Subscriber, sent_at: dict[int, float], expected: i
     a ``seq``, as from GARM, whose image number does not: meaningful only for sequential updates)."""
     last_seq = -1
     while len(subscriber.received) < expected:
-        frame = await subscriber.connection.recv()
+        try:
+            frame = await subscriber.connection.recv()
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:  # its missing events count as lost
+            subscriber.closed = str(exc)
+            return
         now = time.perf_counter()
         match = IMAGE_NUMBER.search(frame)
         if match is None:
@@ -226,29 +231,82 @@ def reference_server() -> Iterator[BenchServer]:
 
 
 async def measure_idle_memory(server: BenchServer, count: int, first: int = 9 * 10**6) -> float:
-    """Print RSS per idle subscriber and how fast a few updates reach all of them; return the bytes each."""
+    """Print RSS per idle subscriber and how fast a few updates reach all of them; return the bytes each.
+
+    The subscribers are :class:`~bench.lightclient.FrameSubscriber`s: with thousands of them, reading
+    through :class:`~bench.lightclient.RawWebSocket` cost the load generator more CPU than the server.
+    They read from the start, which answers the server's keepalive pings: connecting thousands on a
+    loaded machine can take longer than GARM's pong wait (60 s), after which a silent one is closed.
+    """
+    updates = 5
+    expected = list(range(first, first + updates))
+    received: list[list[int]] = []
+    closed: list[str] = []
+    remaining = count
+    all_done = asyncio.Event()
+
+    def finished() -> None:
+        nonlocal remaining
+        remaining -= 1
+        if not remaining:
+            all_done.set()
+
+    def subscriber_state() -> tuple[Callable[[bytes], None], Callable[[str], None]]:
+        got: list[int] = []
+        received.append(got)
+
+        def on_frame(payload: bytes) -> None:
+            match = IMAGE_NUMBER.search(payload)
+            if match is not None:
+                got.append(int(match.group(1)))
+                if len(got) == updates:
+                    finished()
+
+        def on_close(why: str) -> None:
+            closed.append(why)
+            if len(got) < updates:
+                finished()
+
+        return on_frame, on_close
+
     before = server.rss_bytes()
-    subs = await subscribe(server, count)
-    await asyncio.sleep(1.0)
+    connecting = time.perf_counter()
+    subs = []
+    for _ in range(count):
+        sub = await FrameSubscriber.connect(server.ws_url, EVENTS_PATH, server.token, *subscriber_state())
+        sub.send_text(SEND_EVERYTHING)
+        subs.append(sub)
+    connected_in = time.perf_counter() - connecting
+    await asyncio.sleep(SUBSCRIBE_SETTLE_S + 1.0)
     after = server.rss_bytes()
-    print(f"\n== idle subscribers: {count}")
+    print(f"\n== idle subscribers: {count} (connected in {connected_in:.1f} s)")
     print(
         f"   server RSS before {before / 2**20:.1f} MiB, after {after / 2**20:.1f} MiB, "
         f"per subscriber {(after - before) / count / 1024:.1f} KiB"
     )
     # Then wake them all: every one of them must get each of a few updates.
-    updates = 5
     started = time.perf_counter()
+    cpu_before, client_cpu_before = server.cpu_seconds(), time.process_time()
     await drive_updates(server, first, updates, 1, {})
-    await asyncio.wait_for(asyncio.gather(*(receive(sub, {}, updates) for sub in subs)), DRAIN_TIMEOUT_S)
+    with suppress(TimeoutError):
+        await asyncio.wait_for(all_done.wait(), DRAIN_TIMEOUT_S)
     elapsed = time.perf_counter() - started
-    complete = sum(sorted(sub.received) == list(range(first, first + updates)) for sub in subs)
+    server_cpu = server.cpu_seconds() - cpu_before
+    client_cpu = time.process_time() - client_cpu_before
+    complete = sum(sorted(got) == expected for got in received)
+    in_order = sum(got == expected for got in received)
     print(
         f"   then {updates} updates to all of them: {count * updates / elapsed:,.0f} frames/s, "
-        f"{complete}/{count} subscribers got every one, in {elapsed:.2f} s"
+        f"{complete}/{count} subscribers got every one ({in_order} in order), in {elapsed:.2f} s"
+        + (f"; {len(closed)} closed by the server" if closed else "")
+    )
+    per_frame = server_cpu / (count * updates) * 1e6
+    print(
+        f"   CPU meanwhile: server {server_cpu:.2f} s ({per_frame:.1f} µs per frame),"
+        f" load generator {client_cpu:.2f} s"
     )
     for sub in subs:
-        await sub.connection.close()
+        sub.close()
     return (after - before) / count
 
 

@@ -23,7 +23,8 @@ from websockets.exceptions import ConnectionClosed
 
 from pygarm.api.ws_frames import DIRECT_EXTENSION, FRAMES_EXTENSION, FramesProtocol
 from pygarm.api.ws_serve import serve
-from pygarm.events.hub import Hub, Subscription
+from pygarm.events.filters import EVERYTHING
+from pygarm.events.hub import Delivery, Hub, Subscription
 from pygarm.events.logstream import LogBroadcaster
 from pygarm.events.session import CLOSE_SLOW_CONSUMER, MAX_MESSAGE_BYTES, EventsSession, slow_consumer_reason
 from tests.events.helpers import FakeLog, make_change, seqs_of
@@ -103,6 +104,39 @@ async def test_a_parked_writer_lets_the_hub_write_each_change_at_once() -> None:
     await asyncio.wait_for(writer, 5)
     assert connection.out[-1] == ("websocket.close", 1000), "the close frame follows the last data frame"
     assert subscription.direct is None
+
+
+def render_with_seq(delivery: Delivery) -> str:
+    return delivery.seq_text
+
+
+async def test_each_subscriber_gets_its_own_variant_of_a_direct_frame() -> None:
+    """Subscribers with and without ``seq`` parked side by side: each change is written to each of them
+    in the variant it asked for (the frame is built once per variant and change, then reused)."""
+    hub = Hub(FakeLog().read_changes_after, 0, poll_interval=None)
+    connections: list[tuple[PausableConnection, bool]] = []
+    writers = []
+    for with_seq in (False, True, False, True):
+        subscription = hub.subscribe("test")
+        subscription.set_filter(EVERYTHING)
+        connection = PausableConnection()
+        render = render_with_seq if with_seq else None  # one function: the frame memo is shared
+        writers.append(
+            asyncio.create_task(
+                serve(connection, EventsSession(), subscription, time.time() + 60, render=render)  # type: ignore[arg-type]
+            )
+        )
+        connections.append((connection, with_seq))
+        await parked(subscription)
+    hub.publish([make_change(seq) for seq in (1, 2)])
+    for connection, with_seq in connections:
+        assert connection.kinds() == ["now", "now"]
+        texts = [text for _, data in connection.out for text in parse_frames(data)]
+        plain = [make_change(seq).frame.decode() for seq in (1, 2)]
+        expected = [text[:-1] + f',"seq":{seq}}}' for seq, text in zip((1, 2), plain, strict=True)]
+        assert texts == (expected if with_seq else plain)
+    hub.close_all()
+    await asyncio.wait_for(asyncio.gather(*writers), 5)
 
 
 async def test_order_is_kept_across_direct_and_queued_writes() -> None:

@@ -194,18 +194,23 @@ def _direct_write(
     return mailbox, _writing_now(write_now, render)
 
 
+_last_frames: dict[Callable[[Any], str] | None, list[Any]] = {}
+"""Per way of rendering: the last delivery the hub handed to a direct write, and its frame. The hub
+hands one delivery to every subscriber in turn, so all but the first subscriber of each variant skip
+rendering and the frame lookup (the only per-subscriber work left is the write)."""
+
+
 def _writing_now(write_now: WriteNow, render: Callable[[Any], str] | None) -> DirectWrite:
-    if render is None:
+    last = _last_frames.setdefault(render, [None, b""])
 
-        def plain(delivery: Delivery) -> bool:
-            return write_now(frame_of(delivery.text))
+    def direct(delivery: Delivery) -> bool:
+        if last[0] is not delivery:
+            last[1] = frame_of(delivery.text if render is None else render(delivery))
+            last[0] = delivery
+        frame: bytes = last[1]
+        return write_now(frame)
 
-        return plain
-
-    def rendered(delivery: Delivery) -> bool:
-        return write_now(frame_of(render(delivery)))
-
-    return rendered
+    return direct
 
 
 async def _send_backlog(

@@ -340,6 +340,19 @@ async def main() -> None:
             f"   {count:>4} subscriber(s): pygarm {ours:7.1f} µs   reference {floor:6.1f} µs"
             f"   ratio {ours / floor if floor else float('nan'):5.1f}x"  # short runs may see 0 CPU ticks
         )
+    if args.subscribers > 1:
+        # What each subscriber beyond the first adds to an update: the fan-out alone, without the update's
+        # own cost (REST, store), which dominates the per-frame figure with few subscribers.
+        extra = {
+            name: (per_frame[name, args.subscribers].cpu_per_update_ms - per_frame[name, 1].cpu_per_update_ms)
+            * 1000
+            / (args.subscribers - 1)
+            for name in ("pygarm", "reference")
+        }
+        print(
+            f"   each subscriber beyond the first: pygarm {extra['pygarm']:.1f} µs per update,"
+            f" reference {extra['reference']:.1f} µs"
+        )
 
 
 if __name__ == "__main__":

@@ -52,6 +52,11 @@ async def test_changes_reach_subscribers_of_the_other_server(
     first, second = two_servers
     async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, base_url=first.base_url) as http:
         token = await initialize(http)
+    # A subscriber starts at its own server's position in the log: let the second server hear of the
+    # first one's initialization (NOTIFY, then its hub reads the log) so that both start at one point.
+    await until(
+        lambda: second.app.state.hub.last_seq >= first.app.state.hub.last_seq, "the second server caught up"
+    )
     watchers = [await open_stream(first, token, "?seq=true"), await open_stream(second, token, "?seq=true")]
     await synced(first, token, *watchers)
     headers = {"Authorization": f"Bearer {token}"}

@@ -72,7 +72,13 @@ async def require_init(conn: HTTPConnection) -> None:
 
 
 async def require_urls(conn: HTTPConnection) -> None:
-    info = await get_store(conn).get_controller_info()
+    store = get_store(conn)
+    info = await store.get_controller_info()
+    if info.metadata_url and info.callback_url and info.webhook_url:
+        return
+    # Before refusing, read the row itself: with replicas, the URLs may have just been set on another
+    # one, whose commit this process's cache has not heard of yet.
+    info = await store.get_controller_info(fresh=True)
     if not (info.metadata_url and info.callback_url and info.webhook_url):
         raise AuthRejected(GoJSONResponse(URLS_REQUIRED, status_code=409))
 

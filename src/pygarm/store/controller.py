@@ -75,8 +75,10 @@ class ControllerStore(StoreBase):
 
         return await self.db.write(init)
 
-    async def get_controller_info(self) -> ControllerInfo:
-        cached = self.cache.get(CONTROLLER_KEY)
+    async def get_controller_info(self, *, fresh: bool = False) -> ControllerInfo:
+        """The controller row, from the read cache unless ``fresh``: another replica's commit reaches
+        the cache only once this process's hub has read it, a few milliseconds later."""
+        cached = None if fresh else self.cache.get(CONTROLLER_KEY)
         if isinstance(cached, ControllerInfo):
             return cached
         info = await self.db.read(read_controller)

@@ -405,3 +405,18 @@ async def test_frames_are_decoded_once_per_change_not_per_subscriber() -> None:
     assert all(t is not None for t in texts)
     assert len({id(t.text) for t in texts if t is not None}) == 1
     assert seqs_of([t.text for t in texts if t is not None]) == [1] * 5
+
+
+async def test_a_change_published_twice_is_delivered_once() -> None:
+    hub = make_hub(FakeLog())
+    sub = hub.subscribe()
+    sub.set_filter(EVERYTHING)
+    hub.publish([make_change(1)])
+    hub.publish([make_change(1), make_change(2)])
+    assert received(sub) == [1, 2]
+
+
+def test_read_batch_must_be_at_least_one() -> None:
+    make_hub(FakeLog(), read_batch=1)  # reads one change per round: allowed
+    with pytest.raises(ValueError, match=r"^read_batch must be at least 1, got 0$"):
+        make_hub(FakeLog(), read_batch=0)

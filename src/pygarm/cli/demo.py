@@ -93,6 +93,7 @@ def demo(
             state = core.bootstrap(base_url, github.base_url, _say)
             state.save(files.state)
             agent.start()
+            core.wait_for_idle_pool(state)
             _say(f"server {base_url}, fake GitHub {github.base_url}, files in {files.root}")
             steps = NEXT_STEPS.format(pool=state.pool_id, idle=core.MIN_IDLE_RUNNERS, url=base_url)
             typer.echo(steps, err=True)

@@ -349,16 +349,28 @@ def send_webhook(http: httpx.Client, state: DemoState, body: dict[str, Any]) -> 
         raise DemoError(f"the webhook was refused: {response.status_code} {response.text}")
 
 
-def _idle_runner(http: httpx.Client, state: DemoState, timeout: float) -> dict[str, Any]:
+def _idle_runners(http: httpx.Client, state: DemoState, count: int, timeout: float) -> list[dict[str, Any]]:
+    """The pool's runners once at least ``count`` of them are idle and running."""
     deadline = time.monotonic() + timeout
     while True:
-        for instance in _call(http, "GET", f"/pools/{state.pool_id}/instances"):
-            if instance.get("runner_status") == "idle" and instance.get("status") == "running":
-                found: dict[str, Any] = instance
-                return found
+        idle = [
+            instance
+            for instance in _call(http, "GET", f"/pools/{state.pool_id}/instances")
+            if instance.get("runner_status") == "idle" and instance.get("status") == "running"
+        ]
+        if len(idle) >= count:
+            return idle
         if time.monotonic() > deadline:
-            raise DemoError(f"no idle runner in pool {state.pool_id} after {timeout:.0f}s")
+            raise DemoError(f"not {count} idle runner(s) in pool {state.pool_id} after {timeout:.0f}s")
         time.sleep(0.2)
+
+
+def wait_for_idle_pool(state: DemoState, timeout: float = 60.0) -> None:
+    """Return once the pool keeps its ``min_idle_runners`` idle, so that "ready" means what it says."""
+    with httpx.Client(base_url=state.base_url, timeout=HTTP_TIMEOUT) as http:
+        login = {"username": ADMIN_USERNAME, "password": state.admin_password}
+        http.headers["Authorization"] = f"Bearer {_call(http, 'POST', '/auth/login', login)['token']}"
+        _idle_runners(http, state, MIN_IDLE_RUNNERS, timeout)
 
 
 def run_job(state: DemoState, log: Log, *, run_seconds: float = 2.0, timeout: float = 30.0) -> int:
@@ -373,7 +385,7 @@ def run_job(state: DemoState, log: Log, *, run_seconds: float = 2.0, timeout: fl
         http.headers["Authorization"] = f"Bearer {token}"
         send_webhook(http, state, workflow_job("queued", job_id, state, None))
         log(f"job {job_id}: queued")
-        runner = _idle_runner(http, state, timeout)
+        runner = _idle_runners(http, state, 1, timeout)[0]
         send_webhook(http, state, workflow_job("in_progress", job_id, state, runner))
         log(f"job {job_id}: in_progress on runner {runner['name']}")
         time.sleep(run_seconds)  # the job "runs"; the events stream shows the runner active meanwhile

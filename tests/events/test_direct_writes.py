@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 import uvicorn
-from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from pygarm.api.ws_frames import DIRECT_EXTENSION, FRAMES_EXTENSION, FramesProtocol
@@ -26,10 +25,17 @@ from pygarm.api.ws_serve import serve
 from pygarm.events.filters import EVERYTHING
 from pygarm.events.hub import Delivery, Hub, Subscription
 from pygarm.events.logstream import LogBroadcaster
-from pygarm.events.session import CLOSE_SLOW_CONSUMER, MAX_MESSAGE_BYTES, EventsSession, slow_consumer_reason
+from pygarm.events.session import CLOSE_SLOW_CONSUMER, MAX_MESSAGE_BYTES, EventsSession
 from tests.events.helpers import FakeLog, make_change, seqs_of
 from tests.events.test_frame_batching import hub_with_subscriber, parse_frames
-from tests.events.test_ws_routes import REPO_UPDATE, Harness, build_app, recv, sync_filter
+from tests.events.test_ws_routes import (
+    REPO_UPDATE,
+    Harness,
+    build_app,
+    recv,
+    stalled_client_is_closed_4000_while_a_healthy_one_gets_everything,
+    sync_filter,
+)
 from tests.waiting import until
 
 
@@ -256,39 +262,4 @@ async def test_frames_protocol_closes_a_stalled_client_4000_while_a_healthy_one_
     frames_harness: Harness,
 ) -> None:
     """As ``test_ws_routes``'s test of the same name, with the hub writing to parked writers."""
-    h = frames_harness
-    async with h.connect(max_queue=1) as stalled, h.connect() as healthy:
-        await stalled.send('{"send-everything":true}')
-        await healthy.send('{"send-everything":true}')
-        await sync_filter([stalled, healthy], lambda: h.publish(REPO_UPDATE)[0])
-        healthy_frames: list[str] = []
-
-        async def read_healthy(ws: ClientConnection) -> None:
-            while True:
-                healthy_frames.append(await recv(ws))
-
-        reader = asyncio.create_task(read_healthy(healthy))
-        stalled.transport.pause_reading()  # the server's transport buffer fills, then flow control pauses it
-        published: list[int] = []
-        for _ in range(400):
-            published += h.publish(REPO_UPDATE, payload_size=20_000)
-            await asyncio.sleep(0.001)
-            if h.hub.subscriber_count == 1:
-                break
-        assert h.hub.subscriber_count == 1, "the stalled subscriber was closed"
-        published += h.publish(REPO_UPDATE)
-        stalled.transport.resume_reading()
-        stalled_frames: list[str] = []
-        with pytest.raises(ConnectionClosed) as info:
-            while True:
-                stalled_frames.append(await recv(stalled))
-        assert info.value.rcvd is not None
-        assert (info.value.rcvd.code, info.value.rcvd.reason) == (
-            CLOSE_SLOW_CONSUMER,
-            slow_consumer_reason(8),
-        )
-        got = seqs_of(stalled_frames)
-        assert got == published[: len(got)], "an ordered prefix, no gaps"
-        await until(lambda: len(healthy_frames) >= len(published), "the healthy client's frames")
-        reader.cancel()
-        assert seqs_of(healthy_frames) == published
+    await stalled_client_is_closed_4000_while_a_healthy_one_gets_everything(frames_harness)
